@@ -1,0 +1,1 @@
+"""Data handling: corpus ingestion and statistics, tokenizer training."""
