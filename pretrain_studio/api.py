@@ -1,0 +1,67 @@
+"""The named API endpoints: JSON in, JSON out, callable with `gradio_client`.
+
+    from gradio_client import Client, handle_file
+    client = Client("http://127.0.0.1:7860/")
+    corpus = client.predict([handle_file("notes.txt")], "my notes", api_name="/upload_corpus")
+    run = client.predict({"corpus_id": corpus["corpus_id"], "max_steps": 100}, api_name="/start_pretraining")
+
+Each endpoint is a thin, typed wrapper around a `Studio` method; a bad
+request comes back as `gr.Error` with the engine's message (the client
+raises it as `AppError`), never as a traceback. The names and argument names
+here are a contract with scripts outside this repository: extend, don't rename.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from gradio import FileData
+
+from .studio import Studio
+from .ui.errors import user_errors
+
+
+def register_api(studio: Studio) -> None:
+    """Register the endpoints on the Blocks being built (call inside `with gr.Blocks()`)."""
+
+    def upload_corpus(files: list[FileData], name: str = "", txt_mode: str = "lines", text_column: str = "") -> dict:
+        """Ingest files (.txt, .jsonl, .csv, .tsv, .parquet, optionally .gz) as one corpus.
+        txt_mode: 'lines' (a document per line) or 'paragraphs' (blank-line separated).
+        Returns {corpus_id, name, documents, characters, words, empty_lines, duplicate_documents, encodings, files}."""
+        paths = [f["path"] if isinstance(f, dict) else getattr(f, "path", f) for f in (files or [])]
+        return studio.upload_corpus(paths, name, txt_mode=txt_mode, text_column=text_column or None)
+
+    def list_corpora() -> list:
+        """All corpora, newest first."""
+        return studio.list_corpora()
+
+    def start_pretraining(config: dict) -> dict:
+        """Queue an MLM pretraining run. `config` keys are PretrainConfig fields (see README). Returns {run_id, status}."""
+        return studio.start_pretraining(config)
+
+    def tokenizer_report(config: dict) -> dict:
+        """Before launch: {unk_rate, long_document_share, ...} for the tokenizer this config would use."""
+        return studio.tokenizer_report(config)
+
+    def run_status(run_id: str) -> dict:
+        """{run_id, kind, status, step, max_steps, error, name, device, elapsed_seconds, config, log_tail, cli_command, ...}"""
+        return studio.run_status(run_id)
+
+    def run_metrics(run_id: str, after_id: int = 0) -> list:
+        """[{id, step, name, value, time}, ...] oldest first; pass the last id seen as after_id to get only new rows."""
+        return studio.run_metrics(run_id, after_id)
+
+    def stop_run(run_id: str) -> dict:
+        """Save a checkpoint and stop a running run (a queued one leaves the queue). Returns {run_id, status}."""
+        return studio.stop_run(run_id)
+
+    def fill_mask(model: str, text: str, top_k: int = 5) -> list:
+        """Top-k answers for each mask token in text: [[{token, score, sequence}, ...] per mask]. model: a run id."""
+        return studio.fill_mask(model, text, top_k)
+
+    def list_runs() -> list:
+        """Summaries of all runs, newest first."""
+        return studio.list_runs()
+
+    for fn in (upload_corpus, list_corpora, start_pretraining, tokenizer_report, run_status, run_metrics, stop_run,
+               fill_mask, list_runs):
+        gr.api(user_errors(fn), api_name=fn.__name__)

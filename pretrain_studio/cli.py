@@ -1,0 +1,139 @@
+"""The `pretrain-studio` command (also `python -m pretrain_studio`).
+
+    pretrain-studio serve [--host 127.0.0.1] [--port 7860] [--workspace DIR]
+    pretrain-studio pretrain --corpus FILE [FILE ...] [--model-size tiny --max-steps 200 ...]
+    pretrain-studio run runs/<run_id>/config.json     # replay a run's saved settings
+    pretrain-studio runs                               # table of runs
+
+`pretrain` and `run` train in the foreground with a progress bar and record
+the run in the same workspace registry the app uses. Bad input prints one
+line naming the problem and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from .config import PretrainConfig, field_docs
+
+
+def _add_workspace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", default=None,
+                        help="workspace folder (default: $PRETRAIN_STUDIO_HOME or ./workspace)")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per PretrainConfig field (--max-steps, --learning-rate, ...), help from its docstring."""
+    docs = field_docs(PretrainConfig)
+    for f in fields(PretrainConfig):
+        if f.name == "corpus_id":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=docs.get(f.name))
+        else:
+            kind = {"int": int, "float": float}.get(f.type, str)
+            parser.add_argument(flag, dest=f.name, type=kind, default=None,
+                                help=f"{docs.get(f.name, '')} (default: {f.default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pretrain-studio", description="MLM pretraining of BERT-style encoders.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+    _add_workspace(serve)
+
+    pretrain = sub.add_parser("pretrain", help="ingest files and pretrain in the foreground")
+    pretrain.add_argument("--corpus", nargs="+", required=True, metavar="FILE", help="corpus files")
+    pretrain.add_argument("--corpus-name", default="", help="name of the corpus in the workspace")
+    pretrain.add_argument("--txt-mode", choices=["lines", "paragraphs"], default="lines",
+                          help=".txt files: one document per line, or blank-line-separated paragraphs")
+    pretrain.add_argument("--text-column", default=None, help="text column of .csv/.tsv/.jsonl/.parquet files")
+    _add_config_flags(pretrain)
+    _add_workspace(pretrain)
+
+    run = sub.add_parser("run", help="replay a saved config.json in the foreground")
+    run.add_argument("config", help="path to a run's config.json")
+    _add_workspace(run)
+
+    runs = sub.add_parser("runs", help="list runs")
+    _add_workspace(runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from .ui.server import serve
+
+        serve(host=args.host, port=args.port, workspace=args.workspace)
+        return 0
+
+    from .studio import Studio, StudioError
+
+    # The CLI never starts the background worker: it trains in the foreground itself.
+    studio = Studio(args.workspace, start_worker=False)
+    try:
+        if args.command == "runs":
+            print_runs(studio.list_runs())
+            return 0
+        if args.command == "pretrain":
+            corpus = studio.upload_corpus(args.corpus, args.corpus_name, txt_mode=args.txt_mode,
+                                          text_column=args.text_column)
+            print(f"corpus {corpus['corpus_id']}: {corpus['documents']:,} documents, "
+                  f"{corpus['characters']:,} characters")
+            values = {f.name: getattr(args, f.name) for f in fields(PretrainConfig)
+                      if f.name != "corpus_id" and getattr(args, f.name) is not None}
+            values["corpus_id"] = corpus["corpus_id"]
+            return train_foreground(studio, values)
+        if args.command == "run":
+            from .config import ConfigError
+
+            try:
+                values = PretrainConfig.load(args.config).to_dict()
+            except ConfigError as exc:
+                raise StudioError(str(exc)) from None
+            return train_foreground(studio, values)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def train_foreground(studio, values: dict) -> int:
+    from .jobs import execute_run
+
+    run_id = studio.create_foreground_run(values)
+    print(f"run {run_id}: training in the foreground (folder {studio.workspace.run_dir(run_id)})")
+    status = execute_run(studio.workspace, studio.registry.get_run(run_id), show_progress=True)
+    run = studio.registry.get_run(run_id)
+    metrics = studio.registry.metrics_since(run_id)
+    last = {m["name"]: m["value"] for m in metrics}
+    shown = ", ".join(f"{k} {last[k]:.4g}" for k in ("eval_loss", "perplexity", "eval_accuracy", "tokens_per_second")
+                      if k in last)
+    print(f"run {run_id}: {status} at step {run['step']}" + (f" ({shown})" if shown else ""))
+    if status == "failed":
+        print(run["error"], file=sys.stderr)
+        return 1
+    print(f"model: {studio.workspace.run_dir(run_id) / 'model'}")
+    return 0
+
+
+def print_runs(runs: list[dict]) -> None:
+    if not runs:
+        print("no runs yet")
+        return
+    header = f"{'run_id':32} {'status':11} {'kind':9} {'step':>11}  name"
+    print(header)
+    for r in runs:
+        print(f"{r['run_id']:32} {r['status']:11} {r['kind']:9} {r['step']:>5}/{r['max_steps']:<5}  {r['name']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

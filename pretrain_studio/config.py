@@ -1,0 +1,232 @@
+"""Job settings: one plain dataclass per job kind, model-size presets, validation, JSON.
+
+A config is what a run *is*: the UI form, the API and the CLI all build a
+`PretrainConfig`, `validate()` it (the error names the wrong field), and the
+job runner saves it as `runs/<run_id>/config.json`, which
+`pretrain-studio run CONFIG.json` replays headless.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+# Compact-BERT shapes (Turc et al. 2019, "Well-Read Students Learn Better"):
+# name -> (layers, hidden size). Heads = hidden / 64, FFN = 4 x hidden.
+MODEL_PRESETS: dict[str, tuple[int, int]] = {
+    "tiny": (2, 128),
+    "mini": (4, 256),
+    "small": (4, 512),
+    "medium": (8, 512),
+    "base": (12, 768),
+}
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+TXT_MODES = ("lines", "paragraphs")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; `field` names it so every front door can point at it."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+def preset_shape(name: str) -> dict:
+    """BertConfig keyword arguments for a size preset."""
+    layers, hidden = MODEL_PRESETS[name]
+    return {
+        "num_hidden_layers": layers,
+        "hidden_size": hidden,
+        "num_attention_heads": max(1, hidden // 64),
+        "intermediate_size": 4 * hidden,
+    }
+
+
+@dataclass
+class PretrainConfig:
+    """Masked-language-model pretraining (from scratch or continued)."""
+
+    corpus_id: str = ""
+    """Registered corpus to train on (see `upload_corpus`)."""
+    name: str = ""
+    """Display name of the run; empty means one is made from the settings."""
+    model_size: str = "tiny"
+    """Size preset for a model from scratch: tiny, mini, small, medium, base."""
+    base_model: str = ""
+    """Continue pretraining this model: a completed run id or a local Hugging Face folder. Empty = from scratch."""
+    vocab_size: int = 8000
+    """WordPiece vocabulary size of the tokenizer trained on the corpus (from scratch only)."""
+    lowercase: bool = True
+    """Lowercase text in the trained tokenizer (from scratch only)."""
+    max_steps: int = 200
+    """Optimizer steps to train; 0 means train for `num_epochs` instead."""
+    num_epochs: float = 1.0
+    """Epochs over the corpus, used when `max_steps` is 0."""
+    batch_size: int = 16
+    """Sequences per device per step."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches accumulated into one optimizer step."""
+    learning_rate: float = 5e-4
+    """Peak learning rate (AdamW, linear decay)."""
+    warmup_steps: int = 20
+    """Linear warm-up steps."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    mask_probability: float = 0.15
+    """Share of tokens selected for masking."""
+    whole_word_mask: bool = False
+    """Mask all sub-tokens of a word together."""
+    max_seq_length: int = 128
+    """Tokens per training sequence (texts are concatenated and cut into blocks of this length)."""
+    eval_fraction: float = 0.05
+    """Share of the corpus held out for evaluation."""
+    eval_steps: int = 50
+    """Evaluate (eval loss, perplexity, masked-token accuracy) every this many steps."""
+    logging_steps: int = 10
+    """Log train loss, learning rate and throughput every this many steps."""
+    save_steps: int = 100
+    """Write a checkpoint every this many steps."""
+    seed: int = 42
+    """Random seed for the split, masking and initialisation."""
+    device: str = "auto"
+    """auto, cpu or cuda:N."""
+    precision: str = "fp32"
+    """fp32, bf16 or fp16 (fp16 needs CUDA; bf16 needs a CPU or GPU that supports it)."""
+
+    kind = "pretrain"
+
+    def validate(self) -> "PretrainConfig":
+        """Raise ConfigError naming the first wrong field; return self when all is well."""
+        if not self.corpus_id:
+            raise ConfigError("corpus_id", "choose a corpus to train on")
+        if not self.base_model and self.model_size not in MODEL_PRESETS:
+            raise ConfigError("model_size", f"unknown preset {self.model_size!r}; choose one of {', '.join(MODEL_PRESETS)}")
+        _check_number(self, "learning_rate", positive=True)
+        _check_number(self, "weight_decay", minimum=0)
+        _check_int(self, "vocab_size", minimum=200)
+        _check_int(self, "max_steps", minimum=0)
+        if self.max_steps == 0:
+            _check_number(self, "num_epochs", positive=True)
+        _check_int(self, "batch_size", minimum=1)
+        _check_int(self, "gradient_accumulation_steps", minimum=1)
+        _check_int(self, "warmup_steps", minimum=0)
+        _check_int(self, "max_seq_length", minimum=8)
+        _check_int(self, "eval_steps", minimum=1)
+        _check_int(self, "logging_steps", minimum=1)
+        _check_int(self, "save_steps", minimum=1)
+        _check_int(self, "seed", minimum=0)
+        _check_number(self, "mask_probability", positive=True)
+        if self.mask_probability >= 1:
+            raise ConfigError("mask_probability", "must be below 1")
+        _check_number(self, "eval_fraction", positive=True)
+        if self.eval_fraction >= 0.5:
+            raise ConfigError("eval_fraction", "must be below 0.5")
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"choose one of {', '.join(PRECISIONS)}")
+        if not (self.device in ("auto", "cpu") or (self.device.startswith("cuda") and _cuda_index_ok(self.device))):
+            raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
+        return self
+
+    # --- JSON round trip ------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PretrainConfig":
+        """Build from a JSON-style dict; unknown keys are an error (a typo must not be silently ignored)."""
+        data = dict(data)
+        data.pop("kind", None)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown setting; known settings are {', '.join(known)}")
+        values = {}
+        for key, value in data.items():
+            values[key] = _coerce(key, value, known[key].type, getattr(cls, key, None))
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PretrainConfig":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("config", f"{path}: no such file") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError("config", f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+
+def field_docs(cls=PretrainConfig) -> dict[str, str]:
+    """Field name -> its one-line docstring (the string literal under the field), for README and UI help."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cls))
+    docs: dict[str, str] = {}
+    body = tree.body[0].body
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)
+    return docs
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _coerce(key: str, value, type_name, default):
+    """Turn JSON/form values into the field's type, naming the field when that is impossible."""
+    type_name = str(type_name)
+    try:
+        if type_name == "bool":
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if type_name == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError
+            return int(number)
+        if type_name == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if type_name == "str":
+            return "" if value is None else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"{value!r} is not a valid {type_name}") from None
+    return value
+
+
+def _check_number(cfg, name: str, *, positive: bool = False, minimum: float | None = None) -> None:
+    value = getattr(cfg, name)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigError(name, f"{value!r} is not a number")
+    if positive and value <= 0:
+        raise ConfigError(name, f"must be greater than 0 (got {value})")
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be at least {minimum} (got {value})")
+
+
+def _check_int(cfg, name: str, *, minimum: int) -> None:
+    value = getattr(cfg, name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(name, f"{value!r} is not a whole number")
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum} (got {value})")
+
+
+def _cuda_index_ok(device: str) -> bool:
+    if device == "cuda":
+        return True
+    prefix, _, index = device.partition(":")
+    return prefix == "cuda" and index.isdigit()

@@ -1,0 +1,642 @@
+"""Corpus ingestion: turn the user's text files into one Arrow dataset for MLM pretraining.
+
+`ingest_corpus` reads .txt, .jsonl/.json, .csv, .tsv and .parquet files (each optionally
+gzipped), cleans the documents, and saves them as a `datasets.Dataset` with one column,
+"text", in the `save_to_disk` layout. It returns `CorpusStats` for the UI to show.
+
+Design points:
+
+* Streaming. A corpus can be many GB, so no file is ever read whole into memory. Text is
+  decoded incrementally and documents go to an Arrow stream file in bounded batches. That
+  file is then saved with `save_to_disk`.
+* Honest decoding. UTF-8 is tried first, then cp1252, then Latin-1. Each file's chosen
+  encoding is reported, because a wrong guess shows up later as garbage tokens.
+* All or nothing. The corpus is built in a temporary sibling of `dest_dir` and renamed
+  into place only when everything succeeded. A failed ingest leaves nothing at `dest_dir`.
+* Clear errors. Every problem the user can fix raises `CorpusError`. Its message names
+  the file and, where it applies, the line.
+
+This module must not import gradio: it is used by the training code and the tests too.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import dataclasses
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import zlib
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "preview_rows"]
+
+TXT_MODES = ("lines", "paragraphs")
+
+# Extension (after removing an optional .gz) -> reader kind.
+_FORMATS = {
+    ".txt": "txt",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",  # accepted as JSON Lines; a single JSON array is rejected with a hint
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+}
+_EXPECTED_TYPES = ".txt, .jsonl, .csv, .tsv, .parquet, optionally .gz"
+
+_READ_CHUNK = 1 << 20  # 1 MiB: big enough for fast decoding, small enough to bound memory
+_SNIFF_BYTES = 8192  # how much of the start of a file the binary check looks at
+_CONTROL_SHARE_LIMIT = 0.10  # more control bytes than this in the sniffed start means binary
+# Control bytes that really occur in text files: tab, LF, VT, FF, CR and ESC.
+_TEXT_CONTROLS = frozenset(b"\t\n\x0b\x0c\r\x1b")
+
+# Documents are sent to Arrow in batches. A batch is flushed at whichever limit comes
+# first, so memory stays bounded even when single documents are huge.
+_BATCH_DOCS = 10_000
+_BATCH_CHARS = 32 * 1024 * 1024
+
+_FEATURES = datasets.Features({"text": datasets.Value("string")})
+
+# Histogram bins for document length in words. The edges grow by a factor of sqrt(2),
+# rounded to whole words: 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, ... The edges
+# are fixed, so the histogram can be filled while streaming. The finished histogram is
+# trimmed to the bins that hold data, which is about 20 bins for a typical corpus.
+_HIST_EDGES = sorted({round(2 ** (i / 2)) for i in range(64)})
+
+
+class CorpusError(ValueError):
+    """Bad corpus input; the message names the file and the problem (and the row where it applies)."""
+
+
+@dataclass
+class CorpusStats:
+    """What was ingested. Counts refer to the documents that were kept."""
+
+    documents: int
+    characters: int
+    words: int  # whitespace-separated tokens, so Chinese text without spaces counts low
+    empty_lines: int  # blank/whitespace-only lines or records skipped
+    duplicate_documents: int  # documents whose exact text occurred earlier (count of repeats)
+    length_histogram: dict  # {"edges": [...], "counts": [...]}: document lengths in words
+    encodings: dict  # {file_name: "utf-8" | "cp1252" | "latin-1" | ...}: the encoding used per file
+    files: list[str]  # file names ingested
+    # Added beyond the original spec: non-empty documents dropped because they were shorter
+    # than `min_chars`. Without it, those documents would vanish from the numbers.
+    short_documents: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def ingest_corpus(
+    files: list[str | Path],
+    dest_dir: str | Path,
+    *,
+    txt_mode: str = "lines",
+    text_column: str | None = None,
+    min_chars: int = 1,
+) -> CorpusStats:
+    """Read the files, write ONE Arrow dataset (datasets.Dataset, single column "text") with save_to_disk at dest_dir, return stats.
+
+    On any error this raises CorpusError and leaves nothing new at dest_dir. The dataset is
+    written to a temporary sibling directory, which is renamed into place at the end and
+    deleted on failure.
+
+    `txt_mode` applies to .txt files. "lines" makes one document per non-empty line.
+    "paragraphs" makes one document per blank-line-separated paragraph, with its lines
+    joined by single spaces. `text_column` picks the field in .jsonl/.csv/.tsv/.parquet
+    files. Documents are stripped of surrounding whitespace. Documents that end up empty are
+    skipped and counted in `empty_lines`. Documents shorter than `min_chars` characters are
+    skipped and counted in `short_documents`. Exact duplicates are kept but counted.
+
+    If `dest_dir` already holds a corpus (or is an empty directory), a successful ingest
+    replaces it. A failed ingest leaves it untouched. Any other existing path is refused,
+    so a typo cannot delete unrelated data.
+    """
+    _check_options(txt_mode, text_column, min_chars)
+    sources = _resolve_sources(files)
+    dest = Path(dest_dir)
+    _check_destination(dest)
+
+    work_dir: Path | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # A sibling of dest, so the final rename stays on one filesystem and is atomic.
+        work_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+        stats = _build_dataset(sources, work_dir, txt_mode, text_column, min_chars)
+        _publish(work_dir / "dataset", dest)
+        return stats
+    except CorpusError:
+        raise
+    except Exception as exc:  # disk full, permissions...: still report it as a corpus error
+        raise CorpusError(f"could not build the corpus at {dest}: {exc}") from exc
+    finally:
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def load_corpus(dest_dir: str | Path) -> datasets.Dataset:
+    """Open a corpus written by `ingest_corpus`. The data is memory-mapped, not loaded into RAM."""
+    path = Path(dest_dir)
+    if not (path / "state.json").is_file():
+        raise CorpusError(f"{path}: no corpus here (run the ingest step first)")
+    dataset = datasets.load_from_disk(str(path))
+    if not isinstance(dataset, datasets.Dataset) or "text" not in dataset.column_names:
+        raise CorpusError(f"{path}: not a corpus written by Pretrain Studio")
+    return dataset
+
+
+def preview_rows(dest_dir: str | Path, n: int = 10) -> list[str]:
+    """The first `n` documents of the corpus at `dest_dir`."""
+    if n <= 0:
+        return []
+    dataset = load_corpus(dest_dir)
+    return dataset[: min(n, len(dataset))]["text"]
+
+
+# ------------------------------------------------------------------ argument checking
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One input file and how it will be read."""
+
+    path: Path
+    name: str  # what messages and stats call the file
+    kind: str  # a value of _FORMATS
+    gzipped: bool
+
+
+def _check_options(txt_mode: str, text_column: str | None, min_chars: int) -> None:
+    if txt_mode not in TXT_MODES:
+        raise CorpusError(f"unknown txt_mode {txt_mode!r} (expected 'lines' or 'paragraphs')")
+    if text_column is not None and not isinstance(text_column, str):
+        raise CorpusError(f"text_column must be a column name, got {text_column!r}")
+    if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 0:
+        raise CorpusError(f"min_chars must be a whole number >= 0, got {min_chars!r}")
+
+
+def _resolve_sources(files: Iterable[str | Path] | str | Path) -> list[_Source]:
+    """Check every file before reading any, so that a typo in file 5 fails in a second, not after file 4."""
+    if isinstance(files, (str, Path)):  # one path, not a list: don't iterate its characters
+        files = [files]
+    paths = [Path(f) for f in (files or [])]
+    if not paths:
+        raise CorpusError("no files given: upload at least one corpus file")
+
+    # Name files by their base name (upload paths are temporary and meaningless to the
+    # user). Use the full path only when two files share a name, so stats keys stay unique.
+    base_names = [p.name for p in paths]
+    sources = []
+    for path, base in zip(paths, base_names):
+        name = base if base_names.count(base) == 1 else str(path)
+        if not path.exists():
+            raise CorpusError(f"{name}: file not found")
+        if not path.is_file():
+            raise CorpusError(f"{name}: not a regular file")
+        kind, gzipped = _detect_format(name, base)
+        sources.append(_Source(path=path, name=name, kind=kind, gzipped=gzipped))
+    return sources
+
+
+def _detect_format(name: str, base: str) -> tuple[str, bool]:
+    lower = base.lower()
+    gzipped = lower.endswith(".gz")
+    stem = lower[: -len(".gz")] if gzipped else lower
+    ext = os.path.splitext(stem)[1]
+    if ext not in _FORMATS:
+        shown = ext or "(none)"
+        raise CorpusError(f"{name}: unsupported file type '{shown}' (expected {_EXPECTED_TYPES})")
+    return _FORMATS[ext], gzipped
+
+
+def _check_destination(dest: Path) -> None:
+    """Only an empty directory or an earlier corpus may be replaced."""
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise CorpusError(f"{dest}: exists and is not a directory")
+    is_corpus = (dest / "state.json").is_file() and (dest / "dataset_info.json").is_file()
+    if not is_corpus and any(dest.iterdir()):
+        raise CorpusError(f"{dest}: directory is not empty and holds no corpus; refusing to overwrite it")
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _build_dataset(
+    sources: list[_Source], work_dir: Path, txt_mode: str, text_column: str | None, min_chars: int
+) -> CorpusStats:
+    """Stream every file into one Arrow file, then save that as a dataset in work_dir/dataset."""
+    stream_path = work_dir / "documents.arrow"
+    encodings: dict[str, str] = {}
+    with _ArrowBatchWriter(stream_path) as writer:
+        collector = _Collector(writer, min_chars)
+        for source in sources:
+            docs_before, empty_before, short_before = collector.documents, collector.empty, collector.short
+            with _file_errors(source):
+                encodings[source.name] = _ingest_file(source, collector, work_dir, txt_mode, text_column)
+            if collector.documents == docs_before:
+                # Per file, not only overall: a file that yields nothing usually means a wrong
+                # column or mode, and the user should hear about it, not get a smaller corpus.
+                empty, short = collector.empty - empty_before, collector.short - short_before
+                detail = f"{empty} empty"
+                if short:
+                    detail += f", {short} shorter than min_chars={min_chars}"
+                raise CorpusError(f"{source.name}: no documents found ({detail})")
+
+    # from_file memory-maps the stream file. save_to_disk writes the standard layout (and
+    # shards big corpora). Neither touches the Hugging Face cache in the home directory.
+    dataset = datasets.Dataset.from_file(str(stream_path))
+    dataset.save_to_disk(str(work_dir / "dataset"))
+    del dataset  # release the memory map before work_dir is deleted
+
+    return collector.stats(files=[s.name for s in sources], encodings=encodings)
+
+
+def _publish(built: Path, dest: Path) -> None:
+    """Move the finished dataset to dest, replacing an earlier corpus only once the new one exists."""
+    if not dest.exists():
+        built.rename(dest)
+        return
+    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
+    dest.rename(old)
+    try:
+        built.rename(dest)
+    except BaseException:
+        old.rename(dest)  # put the previous corpus back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _ingest_file(
+    source: _Source, collector: _Collector, work_dir: Path, txt_mode: str, text_column: str | None
+) -> str:
+    """Feed one file's records to the collector and return the encoding that was used."""
+    if source.kind == "parquet":
+        for batch in _read_parquet(source, text_column, work_dir):
+            collector.offer_many(batch)
+        return "utf-8"  # Parquet strings are UTF-8 by definition
+
+    encoding = _choose_encoding(source)
+    # csv needs newline="" so that quoted fields keep their own line breaks. Everything else
+    # uses universal newlines, which turn CRLF and lone CR into LF.
+    newline = "" if source.kind in ("csv", "tsv") else None
+    with _open_text(source, encoding, newline) as stream:
+        if source.kind == "txt":
+            records = _read_paragraphs(stream) if txt_mode == "paragraphs" else _read_lines(stream)
+        elif source.kind == "jsonl":
+            records = _read_jsonl(stream, source.name, text_column or "text")
+        else:
+            records = _read_delimited(stream, source.name, text_column, "\t" if source.kind == "tsv" else ",")
+        for record in records:
+            collector.offer(record)
+    # "utf-8-sig" is only how the BOM gets stripped; for the user the encoding is UTF-8.
+    return "utf-8" if encoding == "utf-8-sig" else encoding
+
+
+class _ArrowBatchWriter:
+    """Appends documents to an Arrow IPC stream file (the format `Dataset.from_file` reads), batch by batch."""
+
+    def __init__(self, path: Path):
+        self._schema = _FEATURES.arrow_schema  # carries the datasets feature metadata
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self._schema)
+        self._pending: list[str] = []
+        self._pending_chars = 0
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if len(self._pending) >= _BATCH_DOCS or self._pending_chars >= _BATCH_CHARS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            column = pa.array(self._pending, type=pa.string())
+            self._writer.write_batch(pa.record_batch([column], schema=self._schema))
+            self._pending, self._pending_chars = [], 0
+
+    def __enter__(self) -> _ArrowBatchWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+            self._writer.close()
+        finally:
+            self._sink.close()
+
+
+class _Collector:
+    """Cleans each record into a document, keeps the statistics and hands kept documents to the writer."""
+
+    def __init__(self, writer: _ArrowBatchWriter, min_chars: int):
+        self._writer = writer
+        self._min_chars = min_chars
+        self.documents = self.characters = self.words = 0
+        self.empty = self.short = self.duplicates = 0
+        self._seen: set[bytes] = set()  # 8-byte hashes: about 80 bytes of memory per unique document
+        self._hist_counts = [0] * len(_HIST_EDGES)
+
+    def offer(self, text: str | None) -> None:
+        if text is None:  # a missing value (JSON null, Parquet null, short CSV row) counts as empty
+            self.empty += 1
+            return
+        if "\r" in text:  # CSV/JSON fields can carry their own CRLF or CR; normalise to LF
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = text.strip()
+        if not text:
+            self.empty += 1
+            return
+        if len(text) < self._min_chars:
+            self.short += 1
+            return
+
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (possible via JSON "\ud800" escapes) cannot be stored as UTF-8.
+            encoded = text.encode("utf-8", "replace")
+            text = encoded.decode("utf-8")
+        digest = hashlib.blake2b(encoded, digest_size=8).digest()
+        if digest in self._seen:
+            self.duplicates += 1
+        else:
+            self._seen.add(digest)
+
+        n_words = len(text.split())
+        self.documents += 1
+        self.characters += len(text)
+        self.words += n_words
+        self._hist_counts[bisect_right(_HIST_EDGES, n_words) - 1] += 1
+        self._writer.add(text)
+
+    def offer_many(self, texts: Iterable[str | None]) -> None:
+        for text in texts:
+            self.offer(text)
+
+    def stats(self, files: list[str], encodings: dict[str, str]) -> CorpusStats:
+        return CorpusStats(
+            documents=self.documents,
+            characters=self.characters,
+            words=self.words,
+            empty_lines=self.empty,
+            duplicate_documents=self.duplicates,
+            length_histogram=self._histogram(),
+            encodings=dict(encodings),
+            files=list(files),
+            short_documents=self.short,
+        )
+
+    def _histogram(self) -> dict:
+        """Bins [edges[i], edges[i+1]) in words, trimmed to the range that holds documents."""
+        used = [i for i, count in enumerate(self._hist_counts) if count]
+        if not used:
+            return {"edges": [], "counts": []}
+        lo, hi = used[0], used[-1]
+        edges = _HIST_EDGES[lo : hi + 2]
+        if len(edges) < hi - lo + 2:  # the top bin has no upper edge in the table: extend it
+            edges.append(edges[-1] * 2)
+        return {"edges": edges, "counts": self._hist_counts[lo : hi + 1]}
+
+
+# ------------------------------------------------------------------------ file access
+
+
+def _open_binary(source: _Source) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when it is gzipped."""
+    if source.gzipped:
+        return gzip.open(source.path, "rb")
+    return open(source.path, "rb")
+
+
+@contextmanager
+def _open_text(source: _Source, encoding: str, newline: str | None) -> Iterator[io.TextIOWrapper]:
+    raw = _open_binary(source)
+    # errors="strict" is safe because _choose_encoding already decoded the whole file this way.
+    stream = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=newline)
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
+@contextmanager
+def _file_errors(source: _Source) -> Iterator[None]:
+    """Turn low-level read errors into CorpusErrors that name the file."""
+    try:
+        yield
+    except CorpusError:
+        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # gzip reports truncation as EOFError and damage as BadGzipFile or zlib.error.
+        raise CorpusError(f"{source.name}: truncated or corrupt gzip ({exc})") from exc
+    except UnicodeDecodeError as exc:  # only possible if the file changed while it was being read
+        raise CorpusError(f"{source.name}: could not decode the text ({exc.reason})") from exc
+    except OSError as exc:
+        raise CorpusError(f"{source.name}: cannot read file ({exc.strerror or exc})") from exc
+
+
+def _choose_encoding(source: _Source) -> str:
+    """Check the start of the file for binary data, then find the first encoding that decodes all of it.
+
+    This is a full streaming pass before the real read. It is needed because one invalid
+    byte near the end of a file decides the encoding for all of it.
+    """
+    with _open_binary(source) as raw:
+        head = raw.read(_SNIFF_BYTES)
+    if not head:
+        raise CorpusError(f"{source.name}: file is empty")
+    _reject_binary(source, head)
+
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):  # Latin-1 decodes any bytes
+        result = _scan(source, encoding)
+        if result is not None:
+            break
+    has_chars, has_text = result
+    if not has_chars:  # e.g. only a UTF-8 byte-order mark
+        raise CorpusError(f"{source.name}: file is empty")
+    if not has_text:
+        raise CorpusError(f"{source.name}: contains only whitespace")
+    return encoding
+
+
+def _scan(source: _Source, encoding: str) -> tuple[bool, bool] | None:
+    """Decode the whole file in chunks. Returns (any characters, any non-whitespace), or None if it does not decode."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    has_chars = has_text = False
+    with _open_binary(source) as raw:
+        while True:
+            chunk = raw.read(_READ_CHUNK)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                return None
+            if text:
+                has_chars = True
+                has_text = has_text or bool(text.strip())
+            if not chunk:
+                return has_chars, has_text
+
+
+def _reject_binary(source: _Source, head: bytes) -> None:
+    """Refuse data that is clearly not text, before it becomes a corpus of garbage."""
+    if head.startswith(b"\x1f\x8b"):
+        raise CorpusError(f"{source.name}: looks like gzip-compressed data; give the file a .gz extension")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CorpusError(f"{source.name}: looks like UTF-16 text; save it as UTF-8")
+    controls = sum(1 for byte in head if (byte < 0x20 and byte not in _TEXT_CONTROLS) or byte == 0x7F)
+    if b"\x00" in head or controls > _CONTROL_SHARE_LIMIT * len(head):
+        raise CorpusError(f"{source.name}: looks like binary data, not text")
+
+
+# ---------------------------------------------------------------------------- readers
+# Each reader yields one record per document: a string, or None for a missing value.
+# Cleaning and counting happen in _Collector, so every format gets the same treatment.
+
+
+def _read_lines(stream: io.TextIOWrapper) -> Iterator[str]:
+    """txt_mode="lines": every line is a document. Blank lines come out empty and are counted."""
+    yield from stream
+
+
+def _read_paragraphs(stream: io.TextIOWrapper) -> Iterator[str | None]:
+    """txt_mode="paragraphs": blank lines separate documents. The wrapped lines inside a paragraph are joined with spaces."""
+    lines: list[str] = []
+    for line in stream:
+        line = line.strip()
+        if line:
+            lines.append(line)
+            continue
+        yield None  # the blank line itself, so it is counted like in "lines" mode
+        if lines:
+            yield " ".join(lines)
+            lines = []
+    if lines:
+        yield " ".join(lines)
+
+
+def _read_jsonl(stream: io.TextIOWrapper, name: str, column: str) -> Iterator[str | None]:
+    for line_no, line in enumerate(stream, start=1):
+        if not line.strip():
+            yield None
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            hint = ""
+            if line_no == 1 and line.lstrip().startswith("["):
+                hint = "; this looks like a JSON array, but one JSON object per line (JSON Lines) is expected"
+            raise CorpusError(f"{name}: line {line_no}: malformed JSON ({exc.msg}){hint}") from exc
+        if not isinstance(record, dict):
+            raise CorpusError(
+                f"{name}: line {line_no}: expected a JSON object, found {_json_type(record)}"
+            )
+        if column not in record:
+            keys = ", ".join(repr(k) for k in record) or "(none)"
+            raise CorpusError(f"{name}: line {line_no}: no key {column!r}; keys on this line: {keys}")
+        value = record[column]
+        if value is not None and not isinstance(value, str):
+            raise CorpusError(
+                f"{name}: line {line_no}: {column!r} holds {_json_type(value)}, expected a string"
+            )
+        yield value
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def _read_delimited(
+    stream: io.TextIOWrapper, name: str, text_column: str | None, delimiter: str
+) -> Iterator[str | None]:
+    """CSV/TSV with a header row, parsed by the csv module so that quoted fields may hold delimiters and newlines."""
+    # The default limit (128 KiB per field) is too small for documents stored in a cell.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        header = next((row for row in reader if row), None)
+        if header is None:
+            raise CorpusError(f"{name}: no header row")
+        index = header.index(_pick_column(name, header, text_column))
+        for row in reader:
+            if not row:  # a blank line between records
+                yield None
+                continue
+            if len(row) > len(header):
+                raise CorpusError(
+                    f"{name}: line {reader.line_num}: {len(row)} fields, but the header has {len(header)}; "
+                    "check the delimiter and the quoting"
+                )
+            # Fewer fields than the header means missing values, as in pandas.
+            yield row[index] if index < len(row) else None
+    except csv.Error as exc:
+        raise CorpusError(f"{name}: line {reader.line_num}: {exc}") from exc
+
+
+def _read_parquet(source: _Source, text_column: str | None, work_dir: Path) -> Iterator[list[str | None]]:
+    """Yields the text column one batch at a time, so only a row group's worth is ever in memory."""
+    path = source.path
+    if source.gzipped:
+        # Parquet needs random access (the schema is in the footer), which a gzip stream
+        # cannot give cheaply. Decompress to a scratch file first, in bounded chunks.
+        path = work_dir / f"decompressed-{uuid.uuid4().hex[:8]}.parquet"
+        with _open_binary(source) as raw, open(path, "wb") as out:
+            shutil.copyfileobj(raw, out, _READ_CHUNK)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise CorpusError(f"{source.name}: not a valid Parquet file ({exc})") from exc
+
+    with parquet:
+        schema = parquet.schema_arrow
+        column = _pick_column(source.name, schema.names, text_column)
+        column_type = schema.field(column).type
+        if not (
+            pa.types.is_string(column_type)
+            or pa.types.is_large_string(column_type)
+            or pa.types.is_string_view(column_type)
+            or pa.types.is_null(column_type)
+        ):
+            raise CorpusError(f"{source.name}: column {column!r} holds {column_type}, expected strings")
+        try:
+            for batch in parquet.iter_batches(batch_size=_BATCH_DOCS, columns=[column]):
+                yield batch.column(0).to_pylist()
+        except pa.ArrowException as exc:
+            raise CorpusError(f"{source.name}: cannot read the Parquet data ({exc})") from exc
+
+
+def _pick_column(name: str, columns: list[str], text_column: str | None) -> str:
+    """The requested column. Without a request: "text", or the only column there is."""
+    available = ", ".join(repr(c) for c in columns)
+    if text_column is not None:
+        if text_column not in columns:
+            raise CorpusError(f"{name}: no column named {text_column!r}; available columns: {available}")
+        return text_column
+    if "text" in columns:
+        return "text"
+    if len(columns) == 1:
+        return columns[0]
+    raise CorpusError(
+        f"{name}: no column named 'text'; choose the text column from the available columns: {available}"
+    )

@@ -1,0 +1,122 @@
+"""The job runner: a persistent queue in the registry, one background worker thread per device.
+
+Launching only writes a `queued` row and wakes the device's worker, so the
+caller returns at once. The worker claims the oldest queued run for its
+device, trains it, and records how it ended; a failing run is marked `failed`
+with its error and the worker goes on with the next one. Because the queue is
+the registry, a closed browser tab changes nothing, and after a crash
+`recover()` marks runs that were `running` as `interrupted`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from .config import PretrainConfig
+from .training.reporting import RunReporter
+from .workspace import Workspace
+
+LOG_TAIL_LINES = 20
+
+
+def read_log_tail(path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) -> str:
+    """Train one claimed run to its end and record the outcome. Returns the final status."""
+    registry = workspace.registry
+    run_id = run["id"]
+    run_dir = workspace.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    reporter = RunReporter(registry, run_id, run_dir / "train.log")
+    try:
+        cfg = PretrainConfig.from_dict(run["config"]).validate()
+        corpus = registry.get_corpus(cfg.corpus_id)
+        if corpus is None:
+            raise ValueError(f"corpus {cfg.corpus_id!r} is not in the registry")
+        base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
+        # Imported here so that merely listing runs (CLI `runs`, the UI) does not load torch's training stack.
+        from .training.pretrain import run_pretraining
+
+        result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress)
+        status = result["status"]
+        registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
+    except Exception as exc:  # any failure ends this run honestly; the worker carries on
+        reporter.log("".join(traceback.format_exception(exc)).rstrip())
+        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+        registry.update_run(run_id, status="failed", finished_at=time.time(),
+                            error=f"{message}\n--- last log lines ---\n{read_log_tail(run_dir / 'train.log', 8)}")
+        status = "failed"
+    return status
+
+
+def resolve_model_dir(workspace: Workspace, model: str):
+    """A run id -> its saved model folder; otherwise a local folder that holds a config.json."""
+    from pathlib import Path
+
+    run = workspace.registry.get_run(model)
+    if run is not None:
+        folder = workspace.run_dir(model) / "model"
+        if not (folder / "config.json").exists():
+            raise ValueError(f"run {model} has no saved model (status: {run['status']})")
+        return folder
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"model {model!r} is neither a run id nor an existing folder")
+    if not (folder / "config.json").exists():
+        raise ValueError(f"folder {folder} is not a Hugging Face model (no config.json)")
+    return folder.resolve()
+
+
+class JobRunner:
+    """Background workers, one per device, draining the registry's queue."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self._workers: dict[str, threading.Thread] = {}
+        self._wake: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+
+    def recover(self) -> list[str]:
+        """Call once at start-up, before any worker runs."""
+        return self.workspace.registry.mark_interrupted()
+
+    def start(self) -> None:
+        """Start workers for every device that has queued runs (e.g. left from before a restart)."""
+        for device in self.workspace.registry.queued_devices():
+            self.wake(device)
+
+    def wake(self, device: str) -> None:
+        with self._lock:
+            if device not in self._workers or not self._workers[device].is_alive():
+                self._wake[device] = threading.Event()
+                worker = threading.Thread(target=self._work, args=(device,), name=f"trainer-{device}", daemon=True)
+                self._workers[device] = worker
+                worker.start()
+            self._wake[device].set()
+
+    def busy(self) -> bool:
+        return any(w.is_alive() for w in self._workers.values())
+
+    def close(self) -> None:
+        self._closing.set()
+        for event in self._wake.values():
+            event.set()
+
+    def _work(self, device: str) -> None:
+        while not self._closing.is_set():
+            run = self.workspace.registry.claim_next_queued(device)
+            if run is None:
+                # Idle: sleep until woken, re-checking now and then in case a run was queued by another process.
+                self._wake[device].wait(timeout=5.0)
+                self._wake[device].clear()
+                continue
+            execute_run(self.workspace, run)

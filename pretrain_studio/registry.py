@@ -1,0 +1,219 @@
+"""The SQLite registry: corpora, runs and their metric time series. The only module with SQL.
+
+The registry is the truth: training writes status and metrics here through
+one TrainerCallback, the UI polls it (reading only rows it has not seen), and
+a restart recovers from it. WAL mode lets the UI read while a run writes.
+Every call opens its own short-lived connection, so any thread may call it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS corpora (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    documents INTEGER NOT NULL,
+    characters INTEGER NOT NULL,
+    words INTEGER NOT NULL,
+    stats_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    corpus_id TEXT,
+    parent_id TEXT,
+    device TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    step INTEGER NOT NULL DEFAULT 0,
+    max_steps INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    info_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
+"""
+
+# Run states (DESIGN.md): queued -> running -> completed | stopped | failed | interrupted.
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("completed", "stopped", "failed", "interrupted", "cancelled")
+
+
+def new_id(prefix: str) -> str:
+    """Short, sortable-enough, unique ids like 'run-20261129-0436-3fa2c1'."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+class Registry:
+    """Access to one workspace's `studio.db`."""
+
+    def __init__(self, db_path: str | Path):
+        self.db_path = Path(db_path)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        # A short-lived connection per call: sqlite3 connections must not be
+        # shared across threads, and the worker thread, the UI's timer
+        # handlers and the API all call in concurrently.
+        db = sqlite3.connect(self.db_path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys=ON")
+        try:
+            with db:  # commits on success, rolls back on error
+                yield db
+        finally:
+            db.close()
+
+    # --- corpora --------------------------------------------------------------
+
+    def add_corpus(self, corpus_id: str, name: str, path: str, stats: dict) -> dict:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO corpora (id, name, path, created_at, documents, characters, words, stats_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (corpus_id, name, str(path), time.time(), stats["documents"], stats["characters"],
+                 stats["words"], json.dumps(stats)),
+            )
+        return self.get_corpus(corpus_id)
+
+    def get_corpus(self, corpus_id: str) -> dict | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM corpora WHERE id = ?", (corpus_id,)).fetchone()
+        return _corpus_dict(row) if row else None
+
+    def list_corpora(self) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM corpora ORDER BY created_at DESC").fetchall()
+        return [_corpus_dict(r) for r in rows]
+
+    # --- runs -----------------------------------------------------------------
+
+    def create_run(self, run_id: str, *, name: str, kind: str, config: dict, corpus_id: str | None,
+                   parent_id: str | None, device: str, max_steps: int, status: str = "queued") -> dict:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, name, kind, status, config_json, corpus_id, parent_id, device, created_at, max_steps)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, name, kind, status, json.dumps(config), corpus_id, parent_id, device, time.time(), max_steps),
+            )
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> dict | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run_dict(row) if row else None
+
+    def list_runs(self) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return [_run_dict(r) for r in rows]
+
+    def update_run(self, run_id: str, **values) -> None:
+        """Set columns of a run; `info` is merged into the run's info JSON rather than replacing it."""
+        info = values.pop("info", None)
+        with self._connect() as db:
+            if values:
+                columns = ", ".join(f"{k} = ?" for k in values)
+                db.execute(f"UPDATE runs SET {columns} WHERE id = ?", (*values.values(), run_id))
+            if info:
+                row = db.execute("SELECT info_json FROM runs WHERE id = ?", (run_id,)).fetchone()
+                merged = {**json.loads(row["info_json"]), **info} if row else info
+                db.execute("UPDATE runs SET info_json = ? WHERE id = ?", (json.dumps(merged), run_id))
+
+    def claim_next_queued(self, device: str) -> dict | None:
+        """Atomically move the oldest queued run for `device` to running and return it."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # no other worker may claim between SELECT and UPDATE
+            row = db.execute(
+                "SELECT id FROM runs WHERE status = 'queued' AND device = ? ORDER BY created_at, rowid LIMIT 1",
+                (device,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE runs SET status = 'running', started_at = ?, error = NULL WHERE id = ?",
+                       (time.time(), row["id"]))
+        return self.get_run(row["id"])
+
+    def queued_devices(self) -> list[str]:
+        with self._connect() as db:
+            rows = db.execute("SELECT DISTINCT device FROM runs WHERE status = 'queued'").fetchall()
+        return [r["device"] for r in rows]
+
+    def mark_interrupted(self) -> list[str]:
+        """At start-up: runs left `running` by a process that died become `interrupted`."""
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
+            db.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?,"
+                " error = 'the app stopped while this run was training; resume it from its last checkpoint'"
+                " WHERE status = 'running'",
+                (time.time(),),
+            )
+        return ids
+
+    def request_stop(self, run_id: str) -> None:
+        self.update_run(run_id, stop_requested=1)
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row["stop_requested"])
+
+    # --- metrics --------------------------------------------------------------
+
+    def add_metrics(self, run_id: str, step: int, values: dict[str, float]) -> None:
+        now = time.time()
+        with self._connect() as db:
+            db.executemany(
+                "INSERT INTO metrics (run_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, step, name, float(value), now) for name, value in values.items()],
+            )
+            db.execute("UPDATE runs SET step = MAX(step, ?) WHERE id = ?", (step, run_id))
+
+    def metrics_since(self, run_id: str, after_id: int = 0) -> list[dict]:
+        """Metric rows with id > after_id, oldest first: pollers pass the last id they saw."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, step, name, value, time FROM metrics WHERE run_id = ? AND id > ? ORDER BY id",
+                (run_id, after_id),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+
+def _corpus_dict(row: sqlite3.Row) -> dict:
+    data = dict(row)
+    data["stats"] = json.loads(data.pop("stats_json"))
+    return data
+
+
+def _run_dict(row: sqlite3.Row) -> dict:
+    data = dict(row)
+    data["config"] = json.loads(data.pop("config_json"))
+    data["info"] = json.loads(data.pop("info_json"))
+    data["stop_requested"] = bool(data["stop_requested"])
+    return data

@@ -1,0 +1,247 @@
+"""The engine's front desk: every user action, shared by the browser UI, the API and the CLI.
+
+`Studio` wraps a workspace, its registry and the job runner. Its methods take
+and return plain Python data (dicts, lists, strings) and raise `StudioError`
+with a message that names the problem; the UI and API turn that into
+`gr.Error`, the CLI into a one-line message and exit code 2. No Gradio here.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+from .config import ConfigError, PretrainConfig, field_docs
+from .data.corpus import CorpusError, ingest_corpus, load_corpus, preview_rows
+from .jobs import JobRunner, read_log_tail, resolve_model_dir
+from .registry import new_id
+from .workspace import Workspace
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SAMPLE_CORPUS = ASSETS / "sample_corpus.txt"
+SAMPLE_CORPUS_NAME = "Sample: Persuasion (Austen)"
+REPORT_SAMPLE_DOCS = 2000  # documents used for the pre-launch tokenizer report
+
+
+class StudioError(ValueError):
+    """A user-facing error: bad input or a request that cannot be met. The message says what and where."""
+
+
+class Studio:
+    """One workspace, its registry and its background job runner."""
+
+    def __init__(self, root: str | Path | None = None, start_worker: bool = True):
+        self.workspace = Workspace(root)
+        self.registry = self.workspace.registry
+        self.runner = JobRunner(self.workspace)
+        self.interrupted_at_start: list[str] = []
+        if start_worker:
+            self.interrupted_at_start = self.runner.recover()
+            self.runner.start()
+        if self.workspace.is_new and SAMPLE_CORPUS.exists():
+            self.upload_corpus([SAMPLE_CORPUS], SAMPLE_CORPUS_NAME, txt_mode="paragraphs")
+
+    # --- corpora ----------------------------------------------------------------
+
+    def upload_corpus(self, files: list, name: str = "", txt_mode: str = "lines",
+                      text_column: str | None = None) -> dict:
+        """Ingest files as one corpus; nothing is stored when any file is bad."""
+        # Gradio hands over str paths (UI) or FileData dicts (API); tests and the CLI pass Path objects.
+        paths = [Path(f["path"] if isinstance(f, dict) else f) for f in (files or [])]
+        if not paths:
+            raise StudioError("no files given: upload at least one .txt, .jsonl, .csv, .tsv or .parquet file")
+        corpus_id = new_id("corpus")
+        dest = self.workspace.corpus_dir(corpus_id)
+        try:
+            stats = ingest_corpus(paths, dest, txt_mode=txt_mode, text_column=text_column or None)
+        except CorpusError as exc:
+            raise StudioError(str(exc)) from None
+        name = (name or "").strip() or paths[0].name
+        try:
+            row = self.registry.add_corpus(corpus_id, name, str(dest), stats.to_dict())
+        except Exception:
+            shutil.rmtree(dest, ignore_errors=True)  # registry and disk must agree
+            raise
+        return corpus_summary(row)
+
+    def list_corpora(self) -> list[dict]:
+        return [corpus_summary(row) for row in self.registry.list_corpora()]
+
+    def get_corpus(self, corpus_id: str) -> dict:
+        row = self.registry.get_corpus(corpus_id)
+        if row is None:
+            raise StudioError(f"corpus {corpus_id!r} does not exist")
+        return {**corpus_summary(row), "stats": row["stats"], "preview": preview_rows(row["path"], 10)}
+
+    # --- pretraining --------------------------------------------------------------
+
+    def pretrain_config(self, values: dict) -> PretrainConfig:
+        """A validated config from a dict of field values; errors name the field."""
+        try:
+            cfg = PretrainConfig.from_dict(values or {}).validate()
+        except ConfigError as exc:
+            raise StudioError(str(exc)) from None
+        if self.registry.get_corpus(cfg.corpus_id) is None:
+            raise StudioError(f"corpus_id: corpus {cfg.corpus_id!r} does not exist")
+        if cfg.base_model:
+            try:
+                base = resolve_model_dir(self.workspace, cfg.base_model)
+            except ValueError as exc:
+                raise StudioError(f"base_model: {exc}") from None
+            _check_positions(base, cfg.max_seq_length)
+        from .training.pretrain import check_precision, resolve_device
+
+        try:
+            check_precision(cfg.precision, resolve_device(cfg.device))
+        except ConfigError as exc:
+            raise StudioError(str(exc)) from None
+        return cfg
+
+    def start_pretraining(self, values: dict) -> dict:
+        """Validate, queue, and return at once: {run_id, status}."""
+        cfg = self.pretrain_config(values)
+        from .training.pretrain import resolve_device
+
+        run_id = self._create_run(cfg, resolve_device(cfg.device))
+        self.runner.wake(self.registry.get_run(run_id)["device"])
+        return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
+
+    def create_foreground_run(self, values: dict) -> str:
+        """For the CLI: a run recorded in the registry but trained by the caller, not the worker."""
+        cfg = self.pretrain_config(values)
+        from .training.pretrain import resolve_device
+
+        return self._create_run(cfg, resolve_device(cfg.device), status="running")
+
+    def _create_run(self, cfg: PretrainConfig, device: str, status: str = "queued") -> str:
+        run_id = new_id("run")
+        run_dir = self.workspace.run_dir(run_id)
+        run_dir.mkdir(parents=True)
+        cfg.save(run_dir / "config.json")
+        name = cfg.name or default_run_name(cfg, self.registry.get_corpus(cfg.corpus_id)["name"])
+        parent = cfg.base_model if cfg.base_model and self.registry.get_run(cfg.base_model) else None
+        self.registry.create_run(run_id, name=name, kind=cfg.kind, config=cfg.to_dict(), corpus_id=cfg.corpus_id,
+                                 parent_id=parent, device=device, max_steps=cfg.max_steps, status=status)
+        return run_id
+
+    def tokenizer_report(self, values: dict) -> dict:
+        """Before launch: unknown-token rate and share of documents longer than max_seq_length,
+        measured on a sample of the corpus with the tokenizer the run would use."""
+        cfg = self.pretrain_config(values)
+        from .data.tokenizer import iter_text_batches, tokenizer_report, train_tokenizer
+
+        corpus = load_corpus(self.registry.get_corpus(cfg.corpus_id)["path"])
+        sample = list(corpus.select(range(min(len(corpus), REPORT_SAMPLE_DOCS)))["text"])
+        if cfg.base_model:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(self.workspace, cfg.base_model))
+        else:
+            tokenizer = train_tokenizer(iter_text_batches(corpus, limit=20 * REPORT_SAMPLE_DOCS),
+                                        cfg.vocab_size, cfg.lowercase)
+        return tokenizer_report(tokenizer, sample, cfg.max_seq_length)
+
+    # --- runs -----------------------------------------------------------------------
+
+    def list_runs(self) -> list[dict]:
+        return [run_summary(run) for run in self.registry.list_runs()]
+
+    def run_status(self, run_id: str) -> dict:
+        run = self._run(run_id)
+        return {**run_summary(run), "config": run["config"], "info": run["info"],
+                "log_tail": read_log_tail(self.workspace.run_dir(run_id) / "train.log"),
+                "cli_command": cli_command(self.workspace.run_dir(run_id) / "config.json")}
+
+    def run_metrics(self, run_id: str, after_id: int = 0) -> list[dict]:
+        self._run(run_id)
+        return self.registry.metrics_since(run_id, int(after_id or 0))
+
+    def stop_run(self, run_id: str) -> dict:
+        """Running: save a checkpoint and end as `stopped`. Queued: leave the queue as `stopped`."""
+        run = self._run(run_id)
+        if run["status"] == "running":
+            self.registry.request_stop(run_id)
+        elif run["status"] == "queued":
+            self.registry.update_run(run_id, status="stopped", error="stopped before it started")
+        else:
+            raise StudioError(f"run {run_id} is {run['status']}, not running or queued")
+        return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
+
+    def log_tail(self, run_id: str, lines: int = 20) -> str:
+        self._run(run_id)
+        return read_log_tail(self.workspace.run_dir(run_id) / "train.log", lines)
+
+    def _run(self, run_id: str) -> dict:
+        run = self.registry.get_run(run_id or "")
+        if run is None:
+            raise StudioError(f"run {run_id!r} does not exist")
+        return run
+
+    # --- trying models --------------------------------------------------------------
+
+    def fill_mask(self, model: str, text: str, top_k: int = 5) -> list[list[dict]]:
+        from .inference import PredictionError, fill_mask
+
+        try:
+            folder = resolve_model_dir(self.workspace, model)
+            return fill_mask(folder, text, top_k)
+        except (ValueError, OSError) as exc:
+            raise StudioError(str(exc)) from None
+
+    def mlm_models(self) -> list[dict]:
+        """Runs whose model can fill masks: completed (or stopped) pretraining runs with a saved model."""
+        return [run_summary(r) for r in self.registry.list_runs()
+                if r["kind"] == "pretrain" and r["status"] in ("completed", "stopped")
+                and (self.workspace.run_dir(r["id"]) / "model" / "config.json").exists()]
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+# --- plain-data views --------------------------------------------------------------
+
+
+def corpus_summary(row: dict) -> dict:
+    stats = row["stats"]
+    return {
+        "corpus_id": row["id"], "name": row["name"], "documents": row["documents"],
+        "characters": row["characters"], "words": row["words"],
+        "empty_lines": stats.get("empty_lines", 0), "duplicate_documents": stats.get("duplicate_documents", 0),
+        "encodings": stats.get("encodings", {}), "files": stats.get("files", []),
+    }
+
+
+def run_summary(run: dict) -> dict:
+    import time
+
+    started, finished = run["started_at"], run["finished_at"]
+    elapsed = ((finished or time.time()) - started) if started else 0.0
+    return {
+        "run_id": run["id"], "name": run["name"], "kind": run["kind"], "status": run["status"],
+        "step": run["step"], "max_steps": run["max_steps"], "device": run["device"],
+        "corpus_id": run["corpus_id"], "parent_id": run["parent_id"], "error": run["error"],
+        "created_at": run["created_at"], "started_at": started, "finished_at": finished,
+        "elapsed_seconds": round(elapsed, 1),
+    }
+
+
+def default_run_name(cfg: PretrainConfig, corpus_name: str) -> str:
+    base = "continued" if cfg.base_model else cfg.model_size
+    return f"{base} MLM on {corpus_name}"
+
+
+def cli_command(config_path: Path) -> str:
+    return f"pretrain-studio run {shlex.quote(str(config_path))}"
+
+
+def _check_positions(model_dir: Path, max_seq_length: int) -> None:
+    import json
+
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    limit = config.get("max_position_embeddings")
+    if limit and max_seq_length > limit:
+        raise StudioError(f"max_seq_length: {max_seq_length} exceeds the base model's {limit} positions")
+
+
+__all__ = ["Studio", "StudioError", "field_docs"]

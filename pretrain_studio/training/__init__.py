@@ -1,0 +1,1 @@
+"""Training recipes (one function per method) and the registry callback they share."""

@@ -1,0 +1,202 @@
+"""Masked-language-model pretraining: one function, read top to bottom.
+
+`run_pretraining(cfg, run_dir, reporter, corpus_path, base_model_dir)` trains
+a WordPiece tokenizer (or loads the base model's), builds a BERT of a preset
+size (or loads the base model), packs the corpus into full blocks of
+`max_seq_length` tokens (no padding), and trains with the Hugging Face
+`Trainer`. Metrics and Stop go through the `RegistryCallback`. The result is
+a standard folder `run_dir/model` that `transformers.pipeline("fill-mask")`
+loads without this package.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM, PrinterCallback,
+                          Trainer, TrainingArguments)
+from transformers.trainer_utils import get_last_checkpoint
+
+from ..config import ConfigError, PretrainConfig, preset_shape
+from ..data.corpus import load_corpus
+from ..data.tokenizer import iter_text_batches, train_tokenizer
+from .masking import MaskingCollator
+from .reporting import RegistryCallback, RunReporter
+
+MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> cuda:0 when a GPU is present, else cpu; a named device must exist."""
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("device", f"{device} requested but no CUDA GPU is available")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError("device", f"{device} does not exist ({torch.cuda.device_count()} GPU(s) present)")
+        return f"cuda:{index}"
+    return "cpu"
+
+
+def check_precision(precision: str, device: str) -> None:
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise ConfigError("precision", "fp16 needs a CUDA GPU; use fp32 or bf16 on the CPU")
+    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        raise ConfigError("precision", f"{device} does not support bf16; use fp16 or fp32")
+
+
+def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunReporter, corpus_path: str | Path,
+                    base_model_dir: str | Path | None = None, show_progress: bool = False) -> dict:
+    """Train, save `run_dir/model`, return {"status": "completed" | "stopped", ...}."""
+    run_dir = Path(run_dir)
+    cache_dir = run_dir / "data"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(device.split(":")[1]))
+    torch.manual_seed(cfg.seed)
+
+    # --- corpus and held-out split ----------------------------------------------
+    # Split by document before packing, so no held-out text leaks into training blocks.
+    corpus = load_corpus(corpus_path)
+    if len(corpus) < 2:
+        raise ValueError("the corpus needs at least 2 documents to hold some out for evaluation")
+    split = corpus.train_test_split(
+        test_size=cfg.eval_fraction, seed=cfg.seed,
+        train_indices_cache_file_name=str(cache_dir / "train_indices.arrow"),
+        test_indices_cache_file_name=str(cache_dir / "eval_indices.arrow"),
+    )
+    reporter.log(f"corpus: {len(split['train'])} training documents, {len(split['test'])} held out")
+
+    # --- tokenizer ----------------------------------------------------------------
+    if base_model_dir:
+        tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+        reporter.log(f"tokenizer: from {base_model_dir} ({len(tokenizer)} tokens)")
+    else:
+        tokenizer = train_tokenizer(iter_text_batches(split["train"]), cfg.vocab_size, cfg.lowercase)
+        reporter.log(f"tokenizer: WordPiece trained on the corpus ({len(tokenizer)} tokens)")
+    if tokenizer.mask_token is None:
+        raise ConfigError("base_model", "its tokenizer has no mask token, so it cannot be trained with MLM")
+
+    # --- model --------------------------------------------------------------------
+    if base_model_dir:
+        model = AutoModelForMaskedLM.from_pretrained(base_model_dir)
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if limit and cfg.max_seq_length > limit:
+            raise ConfigError("max_seq_length", f"{cfg.max_seq_length} exceeds the model's {limit} positions")
+    else:
+        model_config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=max(512, cfg.max_seq_length),
+                                  pad_token_id=tokenizer.pad_token_id, **preset_shape(cfg.model_size))
+        model = BertForMaskedLM(model_config)
+    parameters = sum(p.numel() for p in model.parameters())
+    reporter.info(parameters=parameters, device=device)
+    reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device}")
+
+    # --- packing: documents -> full blocks of max_seq_length tokens -----------------
+    # Concatenating documents (separated by [SEP]) and cutting fixed blocks means
+    # every position is a real token: no compute is spent on padding.
+    body = cfg.max_seq_length - 2  # room for [CLS] ... [SEP]
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if cls_id is None:
+        cls_id = tokenizer.bos_token_id
+    if sep_id is None:
+        sep_id = tokenizer.eos_token_id
+
+    def pack(batch):
+        stream: list[int] = []
+        for ids in tokenizer(batch["text"], add_special_tokens=False)["input_ids"]:
+            stream.extend(ids)
+            stream.append(sep_id)
+        blocks = [[cls_id, *stream[i:i + body], sep_id] for i in range(0, len(stream) - body + 1, body)]
+        return {"input_ids": blocks}
+
+    def packed(dataset, name):
+        return dataset.map(pack, batched=True, batch_size=1000, remove_columns=dataset.column_names,
+                           cache_file_name=str(cache_dir / f"{name}_blocks.arrow"), desc=f"packing {name}")
+
+    train_blocks = packed(split["train"], "train")
+    eval_blocks = packed(split["test"], "eval")
+    if len(train_blocks) == 0 or len(eval_blocks) == 0:
+        raise ValueError(f"the corpus is too small for blocks of {cfg.max_seq_length} tokens; "
+                         "add text, lower max_seq_length or raise eval_fraction")
+    if len(eval_blocks) > MAX_EVAL_BLOCKS:
+        eval_blocks = eval_blocks.select(range(MAX_EVAL_BLOCKS))
+    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
+    reporter.log(f"data: {len(train_blocks)} training blocks, {len(eval_blocks)} eval blocks "
+                 f"of {cfg.max_seq_length} tokens")
+
+    # The held-out blocks are masked once, with a fixed seed, so that every
+    # evaluation scores the same positions and the eval curve is comparable.
+    collator = MaskingCollator(tokenizer, mlm_probability=cfg.mask_probability,
+                               whole_word_mask=cfg.whole_word_mask, seed=cfg.seed)
+    eval_blocks = collator.mask_once(eval_blocks, seed=cfg.seed + 1)
+
+    # --- trainer ------------------------------------------------------------------
+    tokens_per_step = cfg.batch_size * cfg.gradient_accumulation_steps * cfg.max_seq_length
+    args = TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        num_train_epochs=cfg.num_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(cfg.batch_size, 32),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        logging_steps=cfg.logging_steps,
+        logging_nan_inf_filter=False,  # see RegistryCallback.on_log: NaN must not be drawn as 0.0
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed,
+        use_cpu=device == "cpu",
+        bf16=cfg.precision == "bf16",
+        fp16=cfg.precision == "fp16",
+        report_to=[],
+        disable_tqdm=not show_progress,
+        dataloader_num_workers=0,
+    )
+    callback = RegistryCallback(reporter, tokens_per_step)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
+        data_collator=collator, processing_class=tokenizer, callbacks=[callback],
+        compute_metrics=masked_accuracy, preprocess_logits_for_metrics=argmax_logits,
+    )
+    if not show_progress:
+        trainer.remove_callback(PrinterCallback)  # the registry and train.log carry the numbers
+
+    # --- train, evaluate, save ----------------------------------------------------------
+    resume_from = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    trainer.train(resume_from_checkpoint=resume_from)
+    if not callback.stopped_by_user and trainer.state.global_step % cfg.eval_steps:
+        trainer.evaluate()  # a final point, so the eval curve ends where the model ends
+    model_dir = run_dir / "model"
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    status = "stopped" if callback.stopped_by_user else "completed"
+    reporter.progress(trainer.state.global_step)
+    reporter.log(f"{status} at step {trainer.state.global_step}; model saved to {model_dir}")
+    return {"status": status, "step": trainer.state.global_step, "model_dir": str(model_dir)}
+
+
+def argmax_logits(logits, labels):
+    """Keep only the predicted ids: storing full-vocabulary logits for every eval block would be huge."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(dim=-1)
+
+
+def masked_accuracy(eval_pred) -> dict:
+    """Share of masked positions predicted correctly (unmasked positions carry label -100)."""
+    predictions, labels = eval_pred.predictions, eval_pred.label_ids
+    masked = labels != -100
+    total = int(masked.sum())
+    return {"accuracy": float((predictions[masked] == labels[masked]).sum() / total) if total else math.nan}
+

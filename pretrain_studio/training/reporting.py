@@ -1,0 +1,114 @@
+"""How a training run talks to the outside world: the registry, its log file, and Stop.
+
+`RunReporter` is the run's handle on the registry (metrics, progress, log
+lines, stop requests). `RegistryCallback` is the one TrainerCallback that
+turns the Trainer's events into registry rows, so the UI, the API and the CLI
+all see the same numbers, and a closed browser tab changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+# Trainer log keys -> the metric names the registry, API and plots use.
+METRIC_NAMES = {
+    "loss": "train_loss",
+    "eval_loss": "eval_loss",
+    "eval_accuracy": "eval_accuracy",
+    "learning_rate": "learning_rate",
+    "grad_norm": "grad_norm",
+}
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class RunReporter:
+    """Writes one run's metrics, progress and log lines; answers "has the user asked to stop?"."""
+
+    def __init__(self, registry, run_id: str, log_path: str | Path):
+        self.registry = registry
+        self.run_id = run_id
+        self.log_path = Path(log_path)
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
+        with self.log_path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        self.registry.add_metrics(self.run_id, step, values)
+
+    def progress(self, step: int, max_steps: int | None = None) -> None:
+        values = {"step": step}
+        if max_steps:
+            values["max_steps"] = max_steps
+        self.registry.update_run(self.run_id, **values)
+
+    def info(self, **values) -> None:
+        self.registry.update_run(self.run_id, info=values)
+
+    def should_stop(self) -> bool:
+        return self.registry.stop_requested(self.run_id)
+
+
+class RegistryCallback(TrainerCallback):
+    """Trainer events -> registry: metrics on every log/eval, progress about once a second, Stop."""
+
+    def __init__(self, reporter: RunReporter, tokens_per_step: int):
+        self.reporter = reporter
+        self.tokens_per_step = tokens_per_step
+        self._last_progress = 0.0
+        self._last_log_time: float | None = None
+        self._last_log_step = 0
+        self.stopped_by_user = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last_log_time = time.time()
+        self._last_log_step = state.global_step  # non-zero when resuming
+        self.reporter.progress(state.global_step, state.max_steps)
+        self.reporter.log(f"training started at step {state.global_step} of {state.max_steps}")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.time()
+        if now - self._last_progress >= 1.0 or state.global_step == state.max_steps:
+            self._last_progress = now
+            self.reporter.progress(state.global_step)
+        if self.reporter.should_stop():
+            # Stop = save a checkpoint, then end the loop cleanly.
+            self.stopped_by_user = True
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        # Evaluation time is not training time: restart the throughput clock.
+        self._last_log_time, self._last_log_step = time.time(), state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "train_runtime" in logs:  # the end-of-training summary, not a point on the curve
+            return
+        values = {METRIC_NAMES[k]: float(v) for k, v in logs.items() if k in METRIC_NAMES and v is not None}
+        loss = values.get("train_loss")
+        if loss is not None and not math.isfinite(loss):
+            # The Trainer would log NaN as 0.0 with its default filter; we turn that off and fail loudly,
+            # because a flat zero on the plot looks like a perfect model.
+            raise NonFiniteLossError(f"non-finite loss at step {state.global_step}")
+        if "eval_loss" in values:
+            values["perplexity"] = math.exp(min(values["eval_loss"], 50.0))
+        if "train_loss" in values and self._last_log_time is not None:
+            now = time.time()
+            steps = state.global_step - self._last_log_step
+            if steps > 0 and now > self._last_log_time:
+                values["tokens_per_second"] = steps * self.tokens_per_step / (now - self._last_log_time)
+            self._last_log_time, self._last_log_step = now, state.global_step
+        if values:
+            self.reporter.metrics(state.global_step, values)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+            self.reporter.log(f"step {state.global_step}: {shown}")

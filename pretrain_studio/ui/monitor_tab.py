@@ -1,0 +1,101 @@
+"""Runs tab: pick a run and watch it live: status, progress, loss curves, log tail, Stop.
+
+A `gr.Timer` polls the registry once a second and asks only for metric rows
+newer than the last one this browser tab has seen (kept in a `gr.State`), so
+a reload or a second tab simply starts from zero and catches up, and the
+poll's cost does not grow with the run's length. The plot is redrawn only
+when new points arrived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..studio import Studio
+from .errors import user_errors
+from .plots import loss_figure
+
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class MonitorTab:
+    run: gr.Dropdown
+
+
+def run_choices(studio: Studio) -> list[tuple[str, str]]:
+    return [(f"{r['name']} · {r['status']} · {r['run_id']}", r["run_id"]) for r in studio.list_runs()]
+
+
+def progress_text(status: dict, series: dict) -> str:
+    step, total = status["step"], status["max_steps"]
+    elapsed = status["elapsed_seconds"]
+    parts = [f"### {status['name']}", f"`{status['run_id']}` · **{status['status']}** on {status['device']}"]
+    line = f"step **{step}**" + (f" / {total}" if total else "") + f" · elapsed {format_seconds(elapsed)}"
+    if status["status"] == "running" and total and step:
+        line += f" · ETA {format_seconds(elapsed / step * (total - step))}"
+    speed = series.get("tokens_per_second")
+    if speed:
+        line += f" · {speed[-1][1]:,.0f} tokens/s"
+    parts.append(line)
+    latest = {name: points[-1][1] for name, points in series.items() if points}
+    shown = [f"{label} {latest[key]:.4g}" for key, label in
+             (("train_loss", "train loss"), ("eval_loss", "eval loss"), ("perplexity", "perplexity"),
+              ("eval_accuracy", "masked accuracy")) if key in latest]
+    if shown:
+        parts.append(" · ".join(shown))
+    if status.get("error"):
+        parts.append(f"**Error:** {status['error'].splitlines()[0]}")
+    parts.append(f"Reproduce headless: `{status['cli_command']}`")
+    return "  \n".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def build_monitor_tab(studio: Studio) -> MonitorTab:
+    with gr.Row():
+        run = gr.Dropdown(choices=run_choices(studio), label="Run", interactive=True, scale=4)
+        refresh = gr.Button("Refresh list", scale=1)
+        stop = gr.Button("Stop (save checkpoint)", variant="stop", scale=1)
+    status_md = gr.Markdown()
+    plot = gr.Plot(label="Loss")
+    log = gr.Textbox(label="Log tail", lines=8, max_lines=8, interactive=False)
+    seen = gr.State({"run_id": None, "after_id": 0, "series": {}})
+    timer = gr.Timer(POLL_SECONDS)
+
+    def poll(run_id, state):
+        """Read only the rows after the last seen id; redraw only when something arrived."""
+        if not run_id:
+            return gr.skip(), gr.skip(), gr.skip(), state
+        if state.get("run_id") != run_id:
+            state = {"run_id": run_id, "after_id": 0, "series": {}}
+        rows = studio.run_metrics(run_id, state["after_id"])
+        for row in rows:
+            state["series"].setdefault(row["name"], []).append((row["step"], row["value"]))
+        if rows:
+            state["after_id"] = rows[-1]["id"]
+        status = studio.run_status(run_id)
+        figure = loss_figure(state["series"]) if rows or not state.get("drawn") else gr.skip()
+        state["drawn"] = True
+        return progress_text(status, state["series"]), figure, status["log_tail"], state
+
+    outputs = [status_md, plot, log, seen]
+    timer.tick(user_errors(poll), [run, seen], outputs, api_visibility="private", show_progress="hidden")
+    run.change(user_errors(poll), [run, seen], outputs, api_visibility="private")
+    refresh.click(lambda: gr.Dropdown(choices=run_choices(studio)), None, run, api_visibility="private")
+
+    @user_errors
+    def on_stop(run_id):
+        if not run_id:
+            raise gr.Error("choose a run first")
+        result = studio.stop_run(run_id)
+        gr.Info(f"Stop requested for {run_id}: it saves a checkpoint and ends as 'stopped'.")
+        return result["status"]
+
+    stop.click(on_stop, run, None, api_visibility="private")
+    return MonitorTab(run=run)

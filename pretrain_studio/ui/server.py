@@ -1,0 +1,21 @@
+"""Start the web app: open the workspace (recovering interrupted runs), start the worker, serve."""
+
+from __future__ import annotations
+
+from ..studio import Studio
+from .app import build_app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, workspace: str | None = None, block: bool = True):
+    studio = Studio(workspace)
+    if studio.interrupted_at_start:
+        print(f"marked {len(studio.interrupted_at_start)} run(s) interrupted by the last shutdown: "
+              + ", ".join(studio.interrupted_at_start))
+    app = build_app(studio)
+    # Loopback by default: the app can start training jobs and read local folders,
+    # so exposing it on a network is an explicit choice (--host 0.0.0.0).
+    app.queue(default_concurrency_limit=8)
+    print(f"Pretrain Studio: workspace {studio.workspace.root}")
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True,
+               footer_links=["api"])
+    return app, studio

@@ -1,0 +1,39 @@
+"""The workspace: one folder holding everything a user has made.
+
+    <root>/studio.db           the SQLite registry (WAL mode)
+    <root>/corpora/<id>/       each corpus as an Arrow dataset (memory-mapped)
+    <root>/runs/<run_id>/      config.json, train.log, checkpoints/, model/
+
+The root comes from `--workspace`, else `PRETRAIN_STUDIO_HOME`, else `./workspace`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .registry import Registry
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("PRETRAIN_STUDIO_HOME") or "workspace")
+
+
+class Workspace:
+    """Paths of one workspace and its registry; creates the folders on first use."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root or default_root()).expanduser().resolve()
+        self.corpora_dir = self.root / "corpora"
+        self.runs_dir = self.root / "runs"
+        self.db_path = self.root / "studio.db"
+        self.is_new = not self.db_path.exists()
+        for folder in (self.root, self.corpora_dir, self.runs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.registry = Registry(self.db_path)
+
+    def corpus_dir(self, corpus_id: str) -> Path:
+        return self.corpora_dir / corpus_id
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id

@@ -1,0 +1,405 @@
+"""Tests for pretrain_studio.data.corpus, mostly on the real files in shared/data.
+
+Each test checks something a user would notice: the wrong number of documents, mangled
+characters, stray carriage returns, or a failed ingest that leaves half a corpus behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pretrain_studio.data.corpus import CorpusError, CorpusStats, ingest_corpus, load_corpus, preview_rows
+
+DATA = Path(os.environ.get("PRETRAIN_STUDIO_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+
+WIKI = DATA / "wikitext2_raw" / "wiki.test.raw"
+CHESTERTON = DATA / "gutenberg_nltk" / "chesterton-ball.txt"
+MOBY = DATA / "gutenberg_nltk" / "melville-moby_dick.txt"
+BLAKE = DATA / "gutenberg_nltk" / "blake-poems.txt"
+CHNSENTI = DATA / "chnsenticorp" / "ChnSentiCorp_htl_all.csv"
+TOUTIAO = DATA / "toutiao_news" / "train.csv"
+
+if not DATA.is_dir():
+    pytest.skip(f"shared test data not found at {DATA}", allow_module_level=True)
+
+
+def ingest(tmp_path: Path, files, **kwargs) -> tuple[CorpusStats, list[str]]:
+    """Ingest into a fresh folder and return the stats with every stored document."""
+    dest = tmp_path / "corpus"
+    stats = ingest_corpus(files, dest, **kwargs)
+    return stats, list(load_corpus(dest)["text"])
+
+
+def expect_error(tmp_path: Path, files, *fragments: str, **kwargs) -> str:
+    """Ingest must fail with a message holding every fragment, and leave no corpus behind."""
+    dest = tmp_path / "corpus"
+    with pytest.raises(CorpusError) as info:
+        ingest_corpus(files, dest, **kwargs)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} missing from {message!r}"
+    assert not dest.exists()
+    # The temporary build folder must be gone too.
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".corpus")] == []
+    return message
+
+
+def wiki_slice(tmp_path: Path, n_lines: int = 300) -> tuple[Path, list[str]]:
+    """The first lines of WikiText-2 (UTF-8 with CRLF) as a .txt file, and its non-empty lines."""
+    raw = WIKI.read_bytes()
+    lines = raw.split(b"\r\n")[:n_lines]
+    path = tmp_path / "wiki.txt"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    expected = [line.decode("utf-8").strip() for line in lines if line.strip()]
+    return path, expected
+
+
+# ------------------------------------------------------------------- plain text
+
+
+def test_wikitext_lines_mode_strips_crlf_and_keeps_every_line(tmp_path):
+    path, expected = wiki_slice(tmp_path)
+    stats, docs = ingest(tmp_path, [path], txt_mode="lines")
+
+    assert not any("\r" in doc for doc in docs)
+    assert stats.documents == len(expected) == len(docs)
+    assert docs == expected
+    assert stats.encodings == {"wiki.txt": "utf-8"}
+    assert stats.files == ["wiki.txt"]
+    assert stats.characters == sum(len(d) for d in expected)
+    assert stats.words == sum(len(d.split()) for d in expected)
+    assert preview_rows(tmp_path / "corpus", 5) == expected[:5]
+    assert preview_rows(tmp_path / "corpus", 10_000) == expected
+
+
+def test_stored_dataset_is_a_single_text_column(tmp_path):
+    path, _ = wiki_slice(tmp_path, 20)
+    ingest_corpus([path], tmp_path / "corpus")
+    dataset = load_corpus(tmp_path / "corpus")
+    assert dataset.column_names == ["text"]
+    assert dataset.features["text"].dtype == "string"
+
+
+def test_latin1_gutenberg_paragraphs_decode_accents(tmp_path):
+    stats, docs = ingest(tmp_path, [CHESTERTON], txt_mode="paragraphs")
+
+    assert stats.encodings["chesterton-ball.txt"] != "utf-8"
+    text = "\n".join(docs)
+    assert "Coppée" in text and "Barrès" in text and "café" in text
+    assert "\ufffd" not in text and "Ã©" not in text  # no replacement chars, no mojibake
+    assert not any("\n" in doc for doc in docs)
+    # A hard-wrapped paragraph from the book comes back as one line joined by spaces.
+    assert any(
+        doc.startswith("The flying ship of Professor Lucifer sang through the skies like a silver arrow; the bleak")
+        for doc in docs
+    )
+    assert docs[0] == "[The Ball and The Cross by G.K. Chesterton 1909]"
+
+
+def test_crlf_moby_dick_paragraphs(tmp_path):
+    stats, docs = ingest(tmp_path, [MOBY], txt_mode="paragraphs")
+    assert stats.documents > 1000
+    assert not any("\r" in doc or "\n" in doc for doc in docs)
+    assert stats.encodings["melville-moby_dick.txt"] == "utf-8"
+    # Paragraph mode must give far fewer documents than there are non-empty lines.
+    non_empty_lines = sum(1 for line in MOBY.read_bytes().splitlines() if line.strip())
+    assert stats.documents < non_empty_lines / 2
+
+
+def test_lone_cr_line_endings_and_bom(tmp_path):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"\xef\xbb\xbfone\rtwo\r\rthree")
+    stats, docs = ingest(tmp_path, [path])
+    assert docs == ["one", "two", "three"]  # BOM stripped, CR treated as a line break
+    assert stats.empty_lines == 1
+    assert stats.encodings["mac.txt"] == "utf-8"
+
+
+def test_cp1252_and_latin1_fallbacks(tmp_path):
+    quotes = tmp_path / "quotes.txt"
+    quotes.write_bytes(b"\x93Smart quotes\x94 cost \x80 5\n")  # cp1252 quotes and euro sign
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(b"caf\xe9 \x81\n")  # 0x81 is undefined in cp1252, so only Latin-1 fits
+    stats, docs = ingest(tmp_path, [quotes, odd])
+    assert stats.encodings == {"quotes.txt": "cp1252", "odd.txt": "latin-1"}
+    assert docs == ["\u201cSmart quotes\u201d cost \u20ac 5", "caf\u00e9 \u0081"]
+
+
+def test_unknown_txt_mode_is_rejected(tmp_path):
+    path, _ = wiki_slice(tmp_path, 5)
+    expect_error(tmp_path, [path], "sentences", txt_mode="sentences")
+
+
+def test_min_chars_drops_short_documents(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("ok\nthis line is long enough\n\nno\n", encoding="utf-8")
+    stats, docs = ingest(tmp_path, [path], min_chars=5)
+    assert docs == ["this line is long enough"]
+    assert stats.short_documents == 2
+    assert stats.empty_lines == 1
+
+
+# -------------------------------------------------------------------------- gzip
+
+
+def test_gzip_gives_the_same_corpus_as_plain_text(tmp_path):
+    plain_stats, plain_docs = ingest(tmp_path / "plain", [BLAKE], txt_mode="paragraphs")
+    gz = tmp_path / "blake-poems.txt.gz"
+    gz.write_bytes(gzip.compress(BLAKE.read_bytes()))
+    gz_stats, gz_docs = ingest(tmp_path / "gz", [gz], txt_mode="paragraphs")
+
+    assert gz_docs == plain_docs
+    assert gz_stats.documents == plain_stats.documents
+    assert gz_stats.duplicate_documents == plain_stats.duplicate_documents
+    assert gz_stats.encodings == {"blake-poems.txt.gz": plain_stats.encodings["blake-poems.txt"]}
+
+
+def test_truncated_gzip_is_reported_and_leaves_nothing(tmp_path):
+    data = gzip.compress(CHESTERTON.read_bytes())
+    bad = tmp_path / "book.txt.gz"
+    bad.write_bytes(data[: len(data) // 2])
+    expect_error(tmp_path, [bad], "book.txt.gz", "gzip")
+
+
+def test_gzipped_data_without_gz_extension_is_explained(tmp_path):
+    path = tmp_path / "packed.txt"
+    path.write_bytes(gzip.compress(b"hello world\n" * 100))
+    expect_error(tmp_path, [path], "packed.txt", "gzip")
+
+
+# ---------------------------------------------------------------------- CSV / TSV
+
+
+def test_chnsenticorp_csv_review_column(tmp_path):
+    with CHNSENTI.open(encoding="utf-8", newline="") as f:
+        reviews = [row["review"].strip() for row in csv.DictReader(f)]
+    expected = [r for r in reviews if r]
+    assert len(reviews) - len(expected) == 1  # the README's one empty review
+
+    stats, docs = ingest(tmp_path, [CHNSENTI], text_column="review")
+    assert docs == expected
+    assert stats.documents == 7765
+    assert stats.empty_lines == 1
+    assert stats.encodings == {"ChnSentiCorp_htl_all.csv": "utf-8"}
+
+
+def test_csv_without_text_column_lists_the_columns(tmp_path):
+    expect_error(tmp_path, [CHNSENTI], "ChnSentiCorp_htl_all.csv", "'label'", "'review'")
+
+
+def test_csv_with_unknown_column_names_it(tmp_path):
+    expect_error(tmp_path, [CHNSENTI], "ChnSentiCorp_htl_all.csv", "nope", "'review'", text_column="nope")
+
+
+def test_toutiao_csv_with_newlines_inside_quotes(tmp_path):
+    stats, docs = ingest(tmp_path, [TOUTIAO], text_column="text")
+    assert stats.documents == 5000
+    assert docs[0] == "F1赛车手库卡比：除非我撞死了，否则我会一直开下去"
+
+    # The keywords column holds the embedded newlines; it must still come out one record per row.
+    kw_stats, kw_docs = ingest(tmp_path / "kw", [TOUTIAO], text_column="keywords")
+    assert kw_stats.documents + kw_stats.empty_lines == 5000
+    assert kw_docs[0] == "Renault,雷诺车队,领航员,拉力赛,Sport,F1,车手,库比卡"
+
+
+def test_tsv_with_quoted_fields_and_crlf(tmp_path):
+    path = tmp_path / "small.tsv"
+    path.write_bytes(
+        b"id\ttext\r\n"
+        b"1\tplain row\r\n"
+        b'2\t"quoted\twith tab\r\nand a line break"\r\n'
+        b"3\t\r\n"
+        b"4\tplain row\r\n"
+    )
+    stats, docs = ingest(tmp_path, [path])
+    assert docs == ["plain row", "quoted\twith tab\nand a line break", "plain row"]
+    assert stats.empty_lines == 1
+    assert stats.duplicate_documents == 1
+
+
+def test_single_column_csv_needs_no_text_column(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("sentence\nfirst\nsecond\n", encoding="utf-8")
+    _, docs = ingest(tmp_path, [path])
+    assert docs == ["first", "second"]
+
+
+def test_csv_row_with_too_many_fields_names_the_line(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("text,label\ngood,1\nbad,1,extra\n", encoding="utf-8")
+    expect_error(tmp_path, [path], "ragged.csv", "line 3")
+
+
+# --------------------------------------------------------------------- JSON Lines
+
+
+def test_jsonl_with_custom_column_and_nulls(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    rows = [{"body": "first doc", "id": 1}, {"body": None, "id": 2}, {"body": "  third  ", "id": 3}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
+    stats, docs = ingest(tmp_path, [path], text_column="body")
+    assert docs == ["first doc", "third"]
+    assert stats.empty_lines == 2  # the null and the trailing blank line
+
+
+def test_jsonl_missing_key_names_line_and_keys(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    lines = [{"text": "one"}, {"text": "two"}, {"title": "three", "body": "..."}]
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    expect_error(tmp_path, [path], "docs.jsonl", "line 3", "'text'", "'title'", "'body'")
+
+
+def test_jsonl_malformed_line_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "no closing brace"\n', encoding="utf-8")
+    expect_error(tmp_path, [path], "broken.jsonl", "line 2")
+
+
+def test_json_array_gets_a_hint(tmp_path):
+    path = tmp_path / "array.json"
+    path.write_text('[\n{"text": "a"}\n]\n', encoding="utf-8")
+    expect_error(tmp_path, [path], "array.json", "line 1", "JSON Lines")
+
+
+# ------------------------------------------------------------------------ Parquet
+
+
+def test_parquet_in_row_group_batches_and_gzipped(tmp_path):
+    texts = [f"document number {i}" for i in range(2500)] + [None, ""]
+    table = pa.table({"id": list(range(len(texts))), "content": texts})
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table, path, row_group_size=1000)
+
+    stats, docs = ingest(tmp_path / "plain", [path], text_column="content")
+    assert docs == texts[:2500]
+    assert stats.empty_lines == 2
+    assert stats.encodings == {"docs.parquet": "utf-8"}
+
+    gz = tmp_path / "docs.parquet.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    _, gz_docs = ingest(tmp_path / "gz", [gz], text_column="content")
+    assert gz_docs == docs
+
+
+def test_parquet_non_string_column_is_rejected(tmp_path):
+    path = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"text": [1, 2, 3]}), path)
+    expect_error(tmp_path, [path], "numbers.parquet", "'text'", "int64")
+
+
+# -------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("empty.txt", b"", "file is empty"),
+        ("blank.txt", b"   \n\t\n\r\n  ", "contains only whitespace"),
+        ("bytes.txt", bytes(range(256)) * 100, "looks like binary data"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + b"IHDR" * 10, "looks like binary data"),
+        ("nul.txt", b"mostly text\n" * 500 + b"\x00", "looks like binary data"),
+        ("report.docx", b"PK\x03\x04 not really a docx", "unsupported file type '.docx'"),
+        ("utf16.txt", "hello world\n".encode("utf-16"), "UTF-16"),
+        ("header_only.csv", b"text,label\n", "no documents"),
+    ],
+)
+def test_bad_file_is_rejected_by_name(tmp_path, name, content, fragment):
+    path = tmp_path / name
+    path.write_bytes(content)
+    expect_error(tmp_path, [path], name, fragment)
+
+
+def test_missing_file_and_no_files(tmp_path):
+    expect_error(tmp_path, [tmp_path / "nowhere.txt"], "nowhere.txt", "not found")
+    expect_error(tmp_path, [], "no files")
+
+
+def test_one_bad_file_fails_the_whole_corpus(tmp_path):
+    good, _ = wiki_slice(tmp_path, 10)
+    bad = tmp_path / "empty.txt"
+    bad.write_bytes(b"")
+    expect_error(tmp_path, [good, bad], "empty.txt")
+
+
+# ---------------------------------------------------------------- stats, layout
+
+
+def test_duplicates_and_histogram(tmp_path):
+    path = tmp_path / "dups.txt"
+    path.write_text("a b c\nsolo\na b c\n\nanother line here now\na b c\nsolo\n", encoding="utf-8")
+    stats, docs = ingest(tmp_path, [path])
+
+    assert stats.documents == len(docs) == 6
+    assert stats.duplicate_documents == 3  # two repeats of "a b c", one of "solo"
+    assert stats.empty_lines == 1
+    hist = stats.length_histogram
+    assert sum(hist["counts"]) == stats.documents
+    assert len(hist["edges"]) == len(hist["counts"]) + 1
+    assert hist["edges"] == sorted(hist["edges"])
+    # Every document falls in the bin its word count says.
+    for lo, hi, count in zip(hist["edges"], hist["edges"][1:], hist["counts"]):
+        assert count == sum(1 for d in docs if lo <= len(d.split()) < hi)
+    assert stats.to_dict()["length_histogram"] == hist
+
+
+def test_histogram_sums_on_real_text(tmp_path):
+    stats, _ = ingest(tmp_path, [CHESTERTON], txt_mode="paragraphs")
+    assert sum(stats.length_histogram["counts"]) == stats.documents
+    assert 5 <= len(stats.length_histogram["counts"]) <= 30
+
+
+def test_multiple_files_add_up(tmp_path):
+    wiki, _ = wiki_slice(tmp_path, 200)
+    wiki_stats, wiki_docs = ingest(tmp_path / "a", [wiki])
+    book_stats, book_docs = ingest(tmp_path / "b", [CHESTERTON])
+    both_stats, both_docs = ingest(tmp_path / "c", [wiki, CHESTERTON])
+
+    assert both_stats.documents == wiki_stats.documents + book_stats.documents
+    assert both_docs == wiki_docs + book_docs
+    assert both_stats.words == wiki_stats.words + book_stats.words
+    assert set(both_stats.encodings) == {"wiki.txt", "chesterton-ball.txt"}
+    assert both_stats.encodings["wiki.txt"] == "utf-8"
+    assert both_stats.encodings["chesterton-ball.txt"] != "utf-8"
+    assert both_stats.files == ["wiki.txt", "chesterton-ball.txt"]
+
+
+def test_reingest_replaces_corpus_and_failure_keeps_the_old_one(tmp_path):
+    dest = tmp_path / "corpus"
+    first = tmp_path / "first.txt"
+    first.write_text("old corpus\n", encoding="utf-8")
+    second = tmp_path / "second.txt"
+    second.write_text("new corpus\n", encoding="utf-8")
+
+    ingest_corpus([first], dest)
+    ingest_corpus([second], dest)
+    assert preview_rows(dest) == ["new corpus"]
+
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(CorpusError):
+        ingest_corpus([empty], dest)
+    assert preview_rows(dest) == ["new corpus"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "empty.txt", "first.txt", "second.txt"]
+
+
+def test_unrelated_folder_is_never_overwritten(tmp_path):
+    dest = tmp_path / "corpus"
+    dest.mkdir()
+    (dest / "notes.md").write_text("keep me", encoding="utf-8")
+    path, _ = wiki_slice(tmp_path, 5)
+    with pytest.raises(CorpusError, match="refusing"):
+        ingest_corpus([path], dest)
+    assert (dest / "notes.md").read_text(encoding="utf-8") == "keep me"
+
+
+def test_load_corpus_without_corpus(tmp_path):
+    with pytest.raises(CorpusError, match="no corpus"):
+        load_corpus(tmp_path / "missing")
