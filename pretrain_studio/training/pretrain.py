@@ -174,6 +174,8 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
 
     # --- train, evaluate, save ----------------------------------------------------------
     resume_from = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    if resume_from is None:
+        trainer.evaluate()  # the untrained model's eval loss: the curve's starting point at step 0
     trainer.train(resume_from_checkpoint=resume_from)
     if not callback.stopped_by_user and trainer.state.global_step % cfg.eval_steps:
         trainer.evaluate()  # a final point, so the eval curve ends where the model ends

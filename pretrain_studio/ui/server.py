@@ -7,6 +7,12 @@ from .app import build_app
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, workspace: str | None = None, block: bool = True):
+    import datasets
+    import transformers
+
+    # Runs report to the registry and train.log; console progress bars from a server are noise.
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
     studio = Studio(workspace)
     if studio.interrupted_at_start:
         print(f"marked {len(studio.interrupted_at_start)} run(s) interrupted by the last shutdown: "

@@ -1,0 +1,122 @@
+"""Shared test fixtures: an offline environment, real data slices, a temp workspace, a live app server.
+
+Every test runs against a workspace in a temp folder (never ./workspace) and
+with the model hub switched off, as on CI.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PRETRAIN_STUDIO_DATA", REPO.parent / "shared" / "data"))
+WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
+
+# Small enough for a 2-core CI machine, big enough that loss visibly falls.
+TINY_RUN = {
+    "model_size": "tiny", "vocab_size": 1500, "max_steps": 40, "batch_size": 16, "max_seq_length": 64,
+    "learning_rate": 2e-3, "warmup_steps": 5, "eval_steps": 10, "logging_steps": 5, "save_steps": 20,
+    "eval_fraction": 0.1, "seed": 1,
+}
+
+
+def write_wikitext_slice(path: Path, lines: int = 600) -> Path:
+    """The first `lines` lines of WikiText-2 (raw, CRLF) as a .txt file, bytes untouched."""
+    with WIKITEXT.open("rb") as src:
+        chunk = b"".join(src.readline() for _ in range(lines))
+    path.write_bytes(chunk)
+    return path
+
+
+@pytest.fixture(scope="session")
+def wikitext_slice(tmp_path_factory) -> Path:
+    return write_wikitext_slice(tmp_path_factory.mktemp("data") / "wiki_slice.txt")
+
+
+@pytest.fixture
+def studio(tmp_path):
+    """A Studio on a fresh temp workspace (the sample corpus is registered), worker thread running."""
+    from pretrain_studio.studio import Studio
+
+    s = Studio(tmp_path / "workspace")
+    yield s
+    s.close()
+
+
+def wait_for(predicate, timeout: float = 300, interval: float = 0.5, message: str = "condition"):
+    """Poll until predicate() is truthy; return its value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    """`python app.py` in a subprocess on a free port with its own workspace."""
+
+    def __init__(self, workspace: Path):
+        self.workspace = workspace
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = workspace.parent / f"app-{self.port}.log"
+        self.process = None
+
+    def start(self) -> "AppServer":
+        import urllib.request
+
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--workspace", str(self.workspace)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        )
+
+        def up():
+            if self.process.poll() is not None:
+                raise AssertionError(f"app exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                return urllib.request.urlopen(self.url, timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_for(up, timeout=120, message="the app to answer")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """A live app process for this test module (API and browser tests)."""
+    server = AppServer(tmp_path_factory.mktemp("app") / "workspace").start()
+    yield server
+    server.stop()
