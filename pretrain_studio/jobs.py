@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from pathlib import Path
 
 from .config import PretrainConfig
 from .training.reporting import RunReporter
@@ -41,6 +42,8 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
         corpus = registry.get_corpus(cfg.corpus_id)
         if corpus is None:
             raise ValueError(f"corpus {cfg.corpus_id!r} is not in the registry")
+        if not Path(corpus["path"]).is_dir():
+            raise ValueError(f"the files of corpus {corpus['name']!r} are missing ({corpus['path']}); upload it again")
         base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
         # Imported here so that merely listing runs (CLI `runs`, the UI) does not load torch's training stack.
         from .training.pretrain import run_pretraining
@@ -59,8 +62,6 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
 
 def resolve_model_dir(workspace: Workspace, model: str):
     """A run id -> its saved model folder; otherwise a local folder that holds a config.json."""
-    from pathlib import Path
-
     run = workspace.registry.get_run(model)
     if run is not None:
         folder = workspace.run_dir(model) / "model"

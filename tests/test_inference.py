@@ -1,0 +1,50 @@
+"""fill_mask on a saved model folder: masks required, long texts truncated, deleted files reported."""
+
+import shutil
+
+import pytest
+from transformers import BertConfig, BertForMaskedLM
+
+from pretrain_studio.data.tokenizer import train_tokenizer
+from pretrain_studio.inference import PredictionError, fill_mask
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, wikitext_slice):
+    lines = [l for l in wikitext_slice.read_text(encoding="utf-8").splitlines() if l.strip()]
+    tokenizer = train_tokenizer([lines], 500, True)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2,
+                                       num_attention_heads=2, intermediate_size=128, max_position_embeddings=64))
+    folder = tmp_path_factory.mktemp("mlm")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_answers_per_mask_sorted_by_probability(model_dir):
+    answers = fill_mask(model_dir, "the [MASK] is [MASK] .", top_k=3)
+    assert len(answers) == 2
+    for per_mask in answers:
+        scores = [a["score"] for a in per_mask]
+        assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1
+        assert all(a["token"] in a["sequence"].replace(" ", "") or a["token"].startswith("##") for a in per_mask)
+
+
+def test_text_without_mask_is_refused(model_dir):
+    with pytest.raises(PredictionError, match=r"\[MASK\]"):
+        fill_mask(model_dir, "no mask here", 3)
+
+
+def test_text_longer_than_the_model_is_truncated_not_refused(model_dir):
+    answers = fill_mask(model_dir, "the [MASK] " + "word " * 500, 2)
+    assert len(answers) == 1 and len(answers[0]) == 2
+    with pytest.raises(PredictionError, match="beyond"):
+        fill_mask(model_dir, "word " * 500 + "[MASK]", 2)
+
+
+def test_deleted_model_files_are_reported(model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    (copy / "model.safetensors").unlink()
+    with pytest.raises(PredictionError, match="no model files"):
+        fill_mask(copy, "a [MASK]", 2)
