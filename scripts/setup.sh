@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv (once) and install the app with its pinned requirements.
+# Usage: scripts/setup.sh [dev]   ("dev" adds pytest and playwright for the tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+if [ "${1:-}" = "dev" ]; then
+    .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+else
+    .venv/bin/python -m pip install --quiet -r requirements.txt
+fi
+# The package itself (the `pretrain-studio` command); its dependencies are the pins above.
+.venv/bin/python -m pip install --quiet --no-deps -e .
