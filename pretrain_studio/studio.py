@@ -181,7 +181,7 @@ class Studio:
     # --- trying models --------------------------------------------------------------
 
     def fill_mask(self, model: str, text: str, top_k: int = 5) -> list[list[dict]]:
-        from .inference import PredictionError, fill_mask
+        from .inference import fill_mask
 
         try:
             folder = resolve_model_dir(self.workspace, model)

@@ -21,27 +21,22 @@ This module must not import gradio: it is used by the training code and the test
 
 from __future__ import annotations
 
-import codecs
-import csv
 import dataclasses
-import gzip
 import hashlib
-import io
-import json
 import os
 import shutil
 import tempfile
 import uuid
-import zlib
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from .readers import (CorpusError, Source, choose_encoding, file_errors, open_text, read_delimited, read_jsonl,
+                      read_lines, read_paragraphs, read_parquet)
 
 __all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "preview_rows"]
 
@@ -50,6 +45,8 @@ TXT_MODES = ("lines", "paragraphs")
 # Extension (after removing an optional .gz) -> reader kind.
 _FORMATS = {
     ".txt": "txt",
+    ".text": "txt",
+    ".raw": "txt",  # WikiText's wiki.*.raw files are plain text
     ".jsonl": "jsonl",
     ".json": "jsonl",  # accepted as JSON Lines; a single JSON array is rejected with a hint
     ".csv": "csv",
@@ -57,12 +54,6 @@ _FORMATS = {
     ".parquet": "parquet",
 }
 _EXPECTED_TYPES = ".txt, .jsonl, .csv, .tsv, .parquet, optionally .gz"
-
-_READ_CHUNK = 1 << 20  # 1 MiB: big enough for fast decoding, small enough to bound memory
-_SNIFF_BYTES = 8192  # how much of the start of a file the binary check looks at
-_CONTROL_SHARE_LIMIT = 0.10  # more control bytes than this in the sniffed start means binary
-# Control bytes that really occur in text files: tab, LF, VT, FF, CR and ESC.
-_TEXT_CONTROLS = frozenset(b"\t\n\x0b\x0c\r\x1b")
 
 # Documents are sent to Arrow in batches. A batch is flushed at whichever limit comes
 # first, so memory stays bounded even when single documents are huge.
@@ -76,10 +67,6 @@ _FEATURES = datasets.Features({"text": datasets.Value("string")})
 # are fixed, so the histogram can be filled while streaming. The finished histogram is
 # trimmed to the bins that hold data, which is about 20 bins for a typical corpus.
 _HIST_EDGES = sorted({round(2 ** (i / 2)) for i in range(64)})
-
-
-class CorpusError(ValueError):
-    """Bad corpus input; the message names the file and the problem (and the row where it applies)."""
 
 
 @dataclass
@@ -174,16 +161,6 @@ def preview_rows(dest_dir: str | Path, n: int = 10) -> list[str]:
 # ------------------------------------------------------------------ argument checking
 
 
-@dataclass(frozen=True)
-class _Source:
-    """One input file and how it will be read."""
-
-    path: Path
-    name: str  # what messages and stats call the file
-    kind: str  # a value of _FORMATS
-    gzipped: bool
-
-
 def _check_options(txt_mode: str, text_column: str | None, min_chars: int) -> None:
     if txt_mode not in TXT_MODES:
         raise CorpusError(f"unknown txt_mode {txt_mode!r} (expected 'lines' or 'paragraphs')")
@@ -193,7 +170,7 @@ def _check_options(txt_mode: str, text_column: str | None, min_chars: int) -> No
         raise CorpusError(f"min_chars must be a whole number >= 0, got {min_chars!r}")
 
 
-def _resolve_sources(files: Iterable[str | Path] | str | Path) -> list[_Source]:
+def _resolve_sources(files: Iterable[str | Path] | str | Path) -> list[Source]:
     """Check every file before reading any, so that a typo in file 5 fails in a second, not after file 4."""
     if isinstance(files, (str, Path)):  # one path, not a list: don't iterate its characters
         files = [files]
@@ -212,7 +189,7 @@ def _resolve_sources(files: Iterable[str | Path] | str | Path) -> list[_Source]:
         if not path.is_file():
             raise CorpusError(f"{name}: not a regular file")
         kind, gzipped = _detect_format(name, base)
-        sources.append(_Source(path=path, name=name, kind=kind, gzipped=gzipped))
+        sources.append(Source(path=path, name=name, kind=kind, gzipped=gzipped))
     return sources
 
 
@@ -242,7 +219,7 @@ def _check_destination(dest: Path) -> None:
 
 
 def _build_dataset(
-    sources: list[_Source], work_dir: Path, txt_mode: str, text_column: str | None, min_chars: int
+    sources: list[Source], work_dir: Path, txt_mode: str, text_column: str | None, min_chars: int
 ) -> CorpusStats:
     """Stream every file into one Arrow file, then save that as a dataset in work_dir/dataset."""
     stream_path = work_dir / "documents.arrow"
@@ -251,7 +228,7 @@ def _build_dataset(
         collector = _Collector(writer, min_chars)
         for source in sources:
             docs_before, empty_before, short_before = collector.documents, collector.empty, collector.short
-            with _file_errors(source):
+            with file_errors(source):
                 encodings[source.name] = _ingest_file(source, collector, work_dir, txt_mode, text_column)
             if collector.documents == docs_before:
                 # Per file, not only overall: a file that yields nothing usually means a wrong
@@ -287,25 +264,25 @@ def _publish(built: Path, dest: Path) -> None:
 
 
 def _ingest_file(
-    source: _Source, collector: _Collector, work_dir: Path, txt_mode: str, text_column: str | None
+    source: Source, collector: _Collector, work_dir: Path, txt_mode: str, text_column: str | None
 ) -> str:
     """Feed one file's records to the collector and return the encoding that was used."""
     if source.kind == "parquet":
-        for batch in _read_parquet(source, text_column, work_dir):
+        for batch in read_parquet(source, text_column, work_dir):
             collector.offer_many(batch)
         return "utf-8"  # Parquet strings are UTF-8 by definition
 
-    encoding = _choose_encoding(source)
+    encoding = choose_encoding(source)
     # csv needs newline="" so that quoted fields keep their own line breaks. Everything else
     # uses universal newlines, which turn CRLF and lone CR into LF.
     newline = "" if source.kind in ("csv", "tsv") else None
-    with _open_text(source, encoding, newline) as stream:
+    with open_text(source, encoding, newline) as stream:
         if source.kind == "txt":
-            records = _read_paragraphs(stream) if txt_mode == "paragraphs" else _read_lines(stream)
+            records = read_paragraphs(stream) if txt_mode == "paragraphs" else read_lines(stream)
         elif source.kind == "jsonl":
-            records = _read_jsonl(stream, source.name, text_column or "text")
+            records = read_jsonl(stream, source.name, text_column or "text")
         else:
-            records = _read_delimited(stream, source.name, text_column, "\t" if source.kind == "tsv" else ",")
+            records = read_delimited(stream, source.name, text_column, "\t" if source.kind == "tsv" else ",")
         for record in records:
             collector.offer(record)
     # "utf-8-sig" is only how the BOM gets stripped; for the user the encoding is UTF-8.
@@ -417,226 +394,3 @@ class _Collector:
         if len(edges) < hi - lo + 2:  # the top bin has no upper edge in the table: extend it
             edges.append(edges[-1] * 2)
         return {"edges": edges, "counts": self._hist_counts[lo : hi + 1]}
-
-
-# ------------------------------------------------------------------------ file access
-
-
-def _open_binary(source: _Source) -> io.BufferedIOBase:
-    """The file's bytes, decompressed when it is gzipped."""
-    if source.gzipped:
-        return gzip.open(source.path, "rb")
-    return open(source.path, "rb")
-
-
-@contextmanager
-def _open_text(source: _Source, encoding: str, newline: str | None) -> Iterator[io.TextIOWrapper]:
-    raw = _open_binary(source)
-    # errors="strict" is safe because _choose_encoding already decoded the whole file this way.
-    stream = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=newline)
-    try:
-        yield stream
-    finally:
-        stream.close()
-
-
-@contextmanager
-def _file_errors(source: _Source) -> Iterator[None]:
-    """Turn low-level read errors into CorpusErrors that name the file."""
-    try:
-        yield
-    except CorpusError:
-        raise
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        # gzip reports truncation as EOFError and damage as BadGzipFile or zlib.error.
-        raise CorpusError(f"{source.name}: truncated or corrupt gzip ({exc})") from exc
-    except UnicodeDecodeError as exc:  # only possible if the file changed while it was being read
-        raise CorpusError(f"{source.name}: could not decode the text ({exc.reason})") from exc
-    except OSError as exc:
-        raise CorpusError(f"{source.name}: cannot read file ({exc.strerror or exc})") from exc
-
-
-def _choose_encoding(source: _Source) -> str:
-    """Check the start of the file for binary data, then find the first encoding that decodes all of it.
-
-    This is a full streaming pass before the real read. It is needed because one invalid
-    byte near the end of a file decides the encoding for all of it.
-    """
-    with _open_binary(source) as raw:
-        head = raw.read(_SNIFF_BYTES)
-    if not head:
-        raise CorpusError(f"{source.name}: file is empty")
-    _reject_binary(source, head)
-
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):  # Latin-1 decodes any bytes
-        result = _scan(source, encoding)
-        if result is not None:
-            break
-    has_chars, has_text = result
-    if not has_chars:  # e.g. only a UTF-8 byte-order mark
-        raise CorpusError(f"{source.name}: file is empty")
-    if not has_text:
-        raise CorpusError(f"{source.name}: contains only whitespace")
-    return encoding
-
-
-def _scan(source: _Source, encoding: str) -> tuple[bool, bool] | None:
-    """Decode the whole file in chunks. Returns (any characters, any non-whitespace), or None if it does not decode."""
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    has_chars = has_text = False
-    with _open_binary(source) as raw:
-        while True:
-            chunk = raw.read(_READ_CHUNK)
-            try:
-                text = decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError:
-                return None
-            if text:
-                has_chars = True
-                has_text = has_text or bool(text.strip())
-            if not chunk:
-                return has_chars, has_text
-
-
-def _reject_binary(source: _Source, head: bytes) -> None:
-    """Refuse data that is clearly not text, before it becomes a corpus of garbage."""
-    if head.startswith(b"\x1f\x8b"):
-        raise CorpusError(f"{source.name}: looks like gzip-compressed data; give the file a .gz extension")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise CorpusError(f"{source.name}: looks like UTF-16 text; save it as UTF-8")
-    controls = sum(1 for byte in head if (byte < 0x20 and byte not in _TEXT_CONTROLS) or byte == 0x7F)
-    if b"\x00" in head or controls > _CONTROL_SHARE_LIMIT * len(head):
-        raise CorpusError(f"{source.name}: looks like binary data, not text")
-
-
-# ---------------------------------------------------------------------------- readers
-# Each reader yields one record per document: a string, or None for a missing value.
-# Cleaning and counting happen in _Collector, so every format gets the same treatment.
-
-
-def _read_lines(stream: io.TextIOWrapper) -> Iterator[str]:
-    """txt_mode="lines": every line is a document. Blank lines come out empty and are counted."""
-    yield from stream
-
-
-def _read_paragraphs(stream: io.TextIOWrapper) -> Iterator[str | None]:
-    """txt_mode="paragraphs": blank lines separate documents. The wrapped lines inside a paragraph are joined with spaces."""
-    lines: list[str] = []
-    for line in stream:
-        line = line.strip()
-        if line:
-            lines.append(line)
-            continue
-        yield None  # the blank line itself, so it is counted like in "lines" mode
-        if lines:
-            yield " ".join(lines)
-            lines = []
-    if lines:
-        yield " ".join(lines)
-
-
-def _read_jsonl(stream: io.TextIOWrapper, name: str, column: str) -> Iterator[str | None]:
-    for line_no, line in enumerate(stream, start=1):
-        if not line.strip():
-            yield None
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            hint = ""
-            if line_no == 1 and line.lstrip().startswith("["):
-                hint = "; this looks like a JSON array, but one JSON object per line (JSON Lines) is expected"
-            raise CorpusError(f"{name}: line {line_no}: malformed JSON ({exc.msg}){hint}") from exc
-        if not isinstance(record, dict):
-            raise CorpusError(
-                f"{name}: line {line_no}: expected a JSON object, found {_json_type(record)}"
-            )
-        if column not in record:
-            keys = ", ".join(repr(k) for k in record) or "(none)"
-            raise CorpusError(f"{name}: line {line_no}: no key {column!r}; keys on this line: {keys}")
-        value = record[column]
-        if value is not None and not isinstance(value, str):
-            raise CorpusError(
-                f"{name}: line {line_no}: {column!r} holds {_json_type(value)}, expected a string"
-            )
-        yield value
-
-
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
-    return names.get(type(value), "null" if value is None else type(value).__name__)
-
-
-def _read_delimited(
-    stream: io.TextIOWrapper, name: str, text_column: str | None, delimiter: str
-) -> Iterator[str | None]:
-    """CSV/TSV with a header row, parsed by the csv module so that quoted fields may hold delimiters and newlines."""
-    # The default limit (128 KiB per field) is too small for documents stored in a cell.
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(stream, delimiter=delimiter)
-    try:
-        header = next((row for row in reader if row), None)
-        if header is None:
-            raise CorpusError(f"{name}: no header row")
-        index = header.index(_pick_column(name, header, text_column))
-        for row in reader:
-            if not row:  # a blank line between records
-                yield None
-                continue
-            if len(row) > len(header):
-                raise CorpusError(
-                    f"{name}: line {reader.line_num}: {len(row)} fields, but the header has {len(header)}; "
-                    "check the delimiter and the quoting"
-                )
-            # Fewer fields than the header means missing values, as in pandas.
-            yield row[index] if index < len(row) else None
-    except csv.Error as exc:
-        raise CorpusError(f"{name}: line {reader.line_num}: {exc}") from exc
-
-
-def _read_parquet(source: _Source, text_column: str | None, work_dir: Path) -> Iterator[list[str | None]]:
-    """Yields the text column one batch at a time, so only a row group's worth is ever in memory."""
-    path = source.path
-    if source.gzipped:
-        # Parquet needs random access (the schema is in the footer), which a gzip stream
-        # cannot give cheaply. Decompress to a scratch file first, in bounded chunks.
-        path = work_dir / f"decompressed-{uuid.uuid4().hex[:8]}.parquet"
-        with _open_binary(source) as raw, open(path, "wb") as out:
-            shutil.copyfileobj(raw, out, _READ_CHUNK)
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise CorpusError(f"{source.name}: not a valid Parquet file ({exc})") from exc
-
-    with parquet:
-        schema = parquet.schema_arrow
-        column = _pick_column(source.name, schema.names, text_column)
-        column_type = schema.field(column).type
-        if not (
-            pa.types.is_string(column_type)
-            or pa.types.is_large_string(column_type)
-            or pa.types.is_string_view(column_type)
-            or pa.types.is_null(column_type)
-        ):
-            raise CorpusError(f"{source.name}: column {column!r} holds {column_type}, expected strings")
-        try:
-            for batch in parquet.iter_batches(batch_size=_BATCH_DOCS, columns=[column]):
-                yield batch.column(0).to_pylist()
-        except pa.ArrowException as exc:
-            raise CorpusError(f"{source.name}: cannot read the Parquet data ({exc})") from exc
-
-
-def _pick_column(name: str, columns: list[str], text_column: str | None) -> str:
-    """The requested column. Without a request: "text", or the only column there is."""
-    available = ", ".join(repr(c) for c in columns)
-    if text_column is not None:
-        if text_column not in columns:
-            raise CorpusError(f"{name}: no column named {text_column!r}; available columns: {available}")
-        return text_column
-    if "text" in columns:
-        return "text"
-    if len(columns) == 1:
-        return columns[0]
-    raise CorpusError(
-        f"{name}: no column named 'text'; choose the text column from the available columns: {available}"
-    )

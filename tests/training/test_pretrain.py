@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from conftest import TINY_RUN, wait_for
-from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+from transformers import AutoTokenizer, pipeline
 
 from pretrain_studio.data.corpus import load_corpus
 from pretrain_studio.data.tokenizer import iter_text_batches, train_tokenizer
