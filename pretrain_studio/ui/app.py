@@ -6,7 +6,7 @@ import gradio as gr
 
 from ..api import register_api
 from ..studio import Studio
-from .corpus_tab import build_corpus_tab, corpus_choices
+from .corpus_tab import build_corpus_tab, corpus_choices, describe_corpus
 from .monitor_tab import build_monitor_tab, run_choices
 from .pretrain_tab import base_model_choices, build_pretrain_tab
 from .try_tab import build_try_tab, model_choices
@@ -44,6 +44,16 @@ def build_app(studio: Studio) -> gr.Blocks:
             if not run_id:
                 return gr.skip(), gr.skip()
             return gr.Dropdown(choices=run_choices(studio), value=run_id), gr.Tabs(selected="runs")
+
+        def on_page_load():
+            # A reload or a second tab opens on the run that is training now (else the newest one).
+            runs = studio.list_runs()
+            active = [r for r in runs if r["status"] == "running"] or runs
+            return gr.Dropdown(choices=run_choices(studio), value=active[0]["run_id"] if active else None)
+
+        app.load(on_page_load, None, monitor_tab.run, api_visibility="private")
+        app.load(lambda cid: describe_corpus(studio, cid), corpus_tab.corpus_view, corpus_tab.outputs,
+                 api_visibility="private")
 
         pretrain_tab.launch_event.then(show_launched, pretrain_tab.launched_run, [monitor_tab.run, tabs],
                                        api_visibility="private")

@@ -16,6 +16,7 @@ from .plots import length_histogram_figure
 class CorpusTab:
     upload_event: object  # the upload's event, so other tabs can refresh their corpus lists after it
     corpus_view: gr.Dropdown
+    outputs: list  # summary, histogram, preview: what describe_corpus fills
 
 
 def corpus_choices(studio: Studio) -> list[tuple[str, str]]:
@@ -56,7 +57,9 @@ def build_corpus_tab(studio: Studio) -> CorpusTab:
                                      placeholder="text")
             upload = gr.Button("Add corpus", variant="primary")
     upload_message = gr.Markdown()
-    corpus_view = gr.Dropdown(choices=corpus_choices(studio), label="Corpus", interactive=True)
+    choices = corpus_choices(studio)
+    corpus_view = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Corpus",
+                              interactive=True)
     summary = gr.Markdown()
     with gr.Row():
         histogram = gr.Plot(label="Document lengths")
@@ -72,4 +75,4 @@ def build_corpus_tab(studio: Studio) -> CorpusTab:
                          api_visibility="private")
     corpus_view.change(user_errors(lambda cid: describe_corpus(studio, cid)), corpus_view,
                        [summary, histogram, preview], api_visibility="private")
-    return CorpusTab(upload_event=event, corpus_view=corpus_view)
+    return CorpusTab(upload_event=event, corpus_view=corpus_view, outputs=[summary, histogram, preview])

@@ -26,7 +26,8 @@ class MonitorTab:
 
 
 def run_choices(studio: Studio) -> list[tuple[str, str]]:
-    return [(f"{r['name']} · {r['status']} · {r['run_id']}", r["run_id"]) for r in studio.list_runs()]
+    # No status in the label: it would go stale; the status line below the dropdown is live.
+    return [(f"{r['name']} · {r['run_id']}", r["run_id"]) for r in studio.list_runs()]
 
 
 def progress_text(status: dict, series: dict) -> str:
@@ -64,7 +65,7 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         stop = gr.Button("Stop (save checkpoint)", variant="stop", scale=1)
     status_md = gr.Markdown()
     plot = gr.Plot(label="Loss")
-    log = gr.Textbox(label="Log tail", lines=8, max_lines=8, interactive=False)
+    log = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, autoscroll=True)
     seen = gr.State({"run_id": None, "after_id": 0, "series": {}})
     timer = gr.Timer(POLL_SECONDS)
 
