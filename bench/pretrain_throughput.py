@@ -28,11 +28,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import AppServer, wait_for  # noqa: E402  (the tests' real-app fixture, reused)
+from conftest import DATA, AppServer, wait_for  # noqa: E402  (the tests' real-app fixture, reused)
 
 from pretrain_studio.registry import Registry  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "wikitext2_raw" / "wiki.test.raw"
+DEFAULT_DATA = DATA / "wikitext2_raw" / "wiki.test.raw"
 
 
 def settings(preset: str, steps: int) -> dict:

@@ -21,7 +21,19 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("PRETRAIN_STUDIO_DATA", REPO.parent / "shared" / "data"))
+
+
+def find_data() -> Path:
+    """The shared real-data folder: $PRETRAIN_STUDIO_DATA, else ../shared/data beside the checkout,
+    else /work/shared/data (where it lives on our machines when the checkout is elsewhere)."""
+    candidates = [os.environ.get("PRETRAIN_STUDIO_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "wikitext2_raw").is_dir():
+            return Path(candidate)
+    raise RuntimeError("real test data not found: set PRETRAIN_STUDIO_DATA to the shared/data folder")
+
+
+DATA = find_data()
 WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
 
 # Small enough for a 2-core CI machine, big enough that loss visibly falls.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +17,7 @@ import pytest
 
 from pretrain_studio.data.corpus import CorpusError, CorpusStats, ingest_corpus, load_corpus, preview_rows
 
-DATA = Path(os.environ.get("PRETRAIN_STUDIO_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+from conftest import DATA  # noqa: E402  (the shared real-data folder)
 
 WIKI = DATA / "wikitext2_raw" / "wiki.test.raw"
 CHESTERTON = DATA / "gutenberg_nltk" / "chesterton-ball.txt"
