@@ -1,0 +1,71 @@
+"""Time from clicking "Launch pretraining" to the first point on the live plot, in a real browser.
+
+    python bench/launch_to_first_point.py [--repeats 3] [--model-size tiny]
+
+Starts `python app.py` on a fresh workspace (the embedded sample corpus), opens
+the app in Debian's Chromium, clicks Launch with the form's defaults and
+measures until the Runs tab's loss chart shows a point (the step-0
+evaluation, drawn by the 1-second poll). Each run is then stopped. Prints the
+times and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from conftest import AppServer, wait_for  # noqa: E402
+from e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, LOSS_POINTS_JS  # noqa: E402
+
+from pretrain_studio.registry import Registry  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model-size", default="tiny")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    server = AppServer(Path(tempfile.mkdtemp(prefix="bench-launch-")) / "workspace").start()
+    registry = Registry(server.workspace / "studio.db")
+    times = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            for _ in range(args.repeats):
+                page.goto(server.url)
+                page.get_by_role("tab", name="Pretrain").click()
+                size = page.get_by_role("combobox", name="Model size (from scratch)", exact=True)
+                size.click()
+                page.get_by_role("option").filter(has_text=f"{args.model_size} (").click()
+                started = time.perf_counter()
+                page.get_by_role("button", name="Launch pretraining").click()
+                page.wait_for_function(f"({LOSS_POINTS_JS})() > 0", timeout=600_000)
+                times.append(time.perf_counter() - started)
+                run_id = registry.list_runs()[0]["id"]
+                registry.request_stop(run_id)
+                wait_for(lambda: registry.get_run(run_id)["status"] not in ("queued", "running"), timeout=600)
+            browser.close()
+    finally:
+        server.stop()
+    print("launch -> first plot point (s): " + ", ".join(f"{t:.2f}" for t in times))
+    print(json.dumps({"model_size": args.model_size, "seconds": [round(t, 2) for t in times],
+                      "median_seconds": round(statistics.median(times), 2)}))
+
+
+if __name__ == "__main__":
+    main()
