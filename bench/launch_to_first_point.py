@@ -39,14 +39,14 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    server = AppServer(Path(tempfile.mkdtemp(prefix="bench-launch-")) / "workspace").start()
-    registry = Registry(server.workspace / "studio.db")
     times = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            for _ in range(args.repeats):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        for _ in range(args.repeats):
+            # A fresh app and workspace each time, so no earlier run's points can be mistaken for the new one's.
+            server = AppServer(Path(tempfile.mkdtemp(prefix="bench-launch-")) / "workspace").start()
+            try:
                 page.goto(server.url)
                 page.get_by_role("tab", name="Pretrain").click()
                 size = page.get_by_role("combobox", name="Model size (from scratch)", exact=True)
@@ -56,12 +56,13 @@ def main() -> None:
                 page.get_by_role("button", name="Launch pretraining").click()
                 page.wait_for_function(f"({LOSS_POINTS_JS})() > 0", timeout=600_000)
                 times.append(time.perf_counter() - started)
+                registry = Registry(server.workspace / "studio.db")
                 run_id = registry.list_runs()[0]["id"]
                 registry.request_stop(run_id)
                 wait_for(lambda: registry.get_run(run_id)["status"] not in ("queued", "running"), timeout=600)
-            browser.close()
-    finally:
-        server.stop()
+            finally:
+                server.stop()
+        browser.close()
     print("launch -> first plot point (s): " + ", ".join(f"{t:.2f}" for t in times))
     print(json.dumps({"model_size": args.model_size, "seconds": [round(t, 2) for t in times],
                       "median_seconds": round(statistics.median(times), 2)}))
