@@ -62,6 +62,39 @@ def register_api(studio: Studio) -> None:
         """Summaries of all runs, newest first."""
         return studio.list_runs()
 
+    def upload_dataset(name: str, train_file: FileData, text_column: str = "", label_column: str = "",
+                       validation_file: FileData | None = None, test_file: FileData | None = None,
+                       text_pair_column: str = "", file_format: str = "auto", seed: int = 42) -> dict:
+        """Ingest a labelled dataset: CSV/TSV (with or without header; headerless columns are col1, col2, ...),
+        JSONL, Parquet, or label-prefixed lines ('<label> <text>' or fastText '__label__<label> <text>').
+        Without validation/test files, a stratified split is made with the seed.
+        Returns {dataset_id, name, labels, counts, splits, imbalance, cross_split_duplicates, text_pair}."""
+        return studio.upload_dataset(name, train_file, text_column or None, label_column or None, validation_file,
+                                     test_file, text_pair_column or None, file_format or "auto", None, seed)
+
+    def list_datasets() -> list:
+        """All labelled datasets, newest first."""
+        return studio.list_datasets()
+
+    def start_finetuning(config: dict) -> dict:
+        """Queue a fine-tuning run. `config` keys are FinetuneConfig fields (see README). Returns {run_id, status}."""
+        return studio.start_finetuning(config)
+
+    def parameter_report(config: dict) -> dict:
+        """Before launch: {trainable_parameters, total_parameters, trainable_share} for a fine-tuning config."""
+        return studio.parameter_report(config)
+
+    def classify(model: str, text: str, text_pair: str = "") -> dict:
+        """Classify one text with a fine-tuned run (run id or folder): {label, scores: {label: probability}}."""
+        return studio.classify(model, text, text_pair or None)
+
+    def predict_file(model: str, file: FileData, text_column: str = "", label_column: str = "") -> dict:
+        """Predict every row of a file. Returns {file (CSV of predictions), rows, metrics (accuracy, f1,
+        confusion_matrix when the file has labels, else null), misclassified}."""
+        result = studio.predict_file(model, file, text_column or None, label_column or None)
+        return {**result, "file": FileData(path=result["file"])}
+
     for fn in (upload_corpus, list_corpora, start_pretraining, tokenizer_report, run_status, run_metrics, stop_run,
-               fill_mask, list_runs):
+               fill_mask, list_runs, upload_dataset, list_datasets, start_finetuning, parameter_report, classify,
+               predict_file):
         gr.api(user_errors(fn), api_name=fn.__name__)

@@ -2,7 +2,8 @@
 
     pretrain-studio serve [--host 127.0.0.1] [--port 7860] [--workspace DIR]
     pretrain-studio pretrain --corpus FILE [FILE ...] [--model-size tiny --max-steps 200 ...]
-    pretrain-studio run runs/<run_id>/config.json     # replay a run's saved settings
+    pretrain-studio finetune --train FILE [--validation FILE --test FILE] --base-model RUN_OR_FOLDER --method lora ...
+    pretrain-studio run runs/<run_id>/config.json     # replay a run's saved settings (either kind)
     pretrain-studio runs                               # table of runs
 
 `pretrain` and `run` train in the foreground with a progress bar and record
@@ -16,7 +17,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from .config import PretrainConfig, field_docs
+from .config import FinetuneConfig, PretrainConfig, field_docs
 
 
 def _add_workspace(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +25,11 @@ def _add_workspace(parser: argparse.ArgumentParser) -> None:
                         help="workspace folder (default: $PRETRAIN_STUDIO_HOME or ./workspace)")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per PretrainConfig field (--max-steps, --learning-rate, ...), help from its docstring."""
-    docs = field_docs(PretrainConfig)
-    for f in fields(PretrainConfig):
-        if f.name == "corpus_id":
+def _add_config_flags(parser: argparse.ArgumentParser, cls=PretrainConfig, skip=("corpus_id",)) -> None:
+    """One flag per config field (--max-steps, --learning-rate, ...), help from its docstring."""
+    docs = field_docs(cls)
+    for f in fields(cls):
+        if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
@@ -57,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--text-column", default=None, help="text column of .csv/.tsv/.jsonl/.parquet files")
     _add_config_flags(pretrain)
     _add_workspace(pretrain)
+
+    finetune = sub.add_parser("finetune", help="ingest a labelled dataset and fine-tune in the foreground")
+    finetune.add_argument("--train", required=True, metavar="FILE", help="training file (csv, tsv, jsonl, parquet, "
+                          "or '<label> <text>' / '__label__<label> <text>' lines)")
+    finetune.add_argument("--validation", metavar="FILE", help="validation file (else a stratified split)")
+    finetune.add_argument("--test", metavar="FILE", help="test file (else a stratified split)")
+    finetune.add_argument("--text-column", default=None, help="text column (headerless files: col1, col2, ...)")
+    finetune.add_argument("--text-pair-column", default=None, help="second text column for sentence pairs")
+    finetune.add_argument("--label-column", default=None, help="label column")
+    finetune.add_argument("--dataset-name", default="", help="name of the dataset in the workspace")
+    _add_config_flags(finetune, FinetuneConfig, skip=("dataset_id",))
+    _add_workspace(finetune)
 
     run = sub.add_parser("run", help="replay a saved config.json in the foreground")
     run.add_argument("config", help="path to a run's config.json")
@@ -92,11 +105,19 @@ def main(argv: list[str] | None = None) -> int:
                       if f.name != "corpus_id" and getattr(args, f.name) is not None}
             values["corpus_id"] = corpus["corpus_id"]
             return train_foreground(studio, values)
+        if args.command == "finetune":
+            dataset = studio.upload_dataset(args.dataset_name, args.train, args.text_column, args.label_column,
+                                            args.validation, args.test, args.text_pair_column, seed=args.seed or 42)
+            print(f"dataset {dataset['dataset_id']}: {dataset['splits']} rows, labels {dataset['labels']}")
+            values = {f.name: getattr(args, f.name) for f in fields(FinetuneConfig)
+                      if f.name != "dataset_id" and getattr(args, f.name) is not None}
+            values.update(kind="finetune", dataset_id=dataset["dataset_id"])
+            return train_foreground(studio, values)
         if args.command == "run":
-            from .config import ConfigError
+            from .config import ConfigError, load_config
 
             try:
-                values = PretrainConfig.load(args.config).to_dict()
+                values = load_config(args.config).to_dict()
             except ConfigError as exc:
                 raise StudioError(str(exc)) from None
             return train_foreground(studio, values)
@@ -115,12 +136,19 @@ def train_foreground(studio, values: dict) -> int:
     run = studio.registry.get_run(run_id)
     metrics = studio.registry.metrics_since(run_id)
     last = {m["name"]: m["value"] for m in metrics}
-    shown = ", ".join(f"{k} {last[k]:.4g}" for k in ("eval_loss", "perplexity", "eval_accuracy", "tokens_per_second")
-                      if k in last)
+    shown = ", ".join(f"{k} {last[k]:.4g}" for k in ("eval_loss", "perplexity", "eval_accuracy", "eval_f1",
+                                                      "test_accuracy", "tokens_per_second") if k in last)
     print(f"run {run_id}: {status} at step {run['step']}" + (f" ({shown})" if shown else ""))
     if status == "failed":
         print(run["error"], file=sys.stderr)
         return 1
+    info = run["info"]
+    if info.get("test_metrics"):
+        tm, base = info["test_metrics"], info["baselines"]
+        print(f"{info['score_split']}: accuracy {tm['accuracy']:.4f}, macro-F1 {tm['f1']:.4f}; baselines: majority "
+              f"{base['majority']['accuracy']:.4f}, linear probe {base['linear_probe']['accuracy']:.4f}; "
+              f"{info['trainable_parameters']:,} of {info['total_parameters']:,} parameters trained, "
+              f"artefact {info['artifact_bytes'] / 1e6:.2f} MB")
     print(f"model: {studio.workspace.run_dir(run_id) / 'model'}")
     return 0
 

@@ -46,8 +46,43 @@ def preset_shape(name: str) -> dict:
     }
 
 
+class JobConfig:
+    """JSON round trip shared by the job configs (plain dataclasses that set `kind`)."""
+
+    kind = ""
+
+    # --- JSON round trip ------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "JobConfig":
+        """Build from a JSON-style dict; unknown keys are an error (a typo must not be silently ignored)."""
+        data = dict(data)
+        data.pop("kind", None)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown setting; known settings are {', '.join(known)}")
+        values = {}
+        for key, value in data.items():
+            values[key] = _coerce(key, value, known[key].type, getattr(cls, key, None))
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "JobConfig":
+        cfg = load_config(path)
+        if not isinstance(cfg, cls):
+            raise ConfigError("kind", f"{path} describes a {cfg.kind} job, not {cls.kind}")
+        return cfg
+
+
 @dataclass
-class PretrainConfig:
+class PretrainConfig(JobConfig):
     """Masked-language-model pretraining (from scratch or continued)."""
 
     corpus_id: str = ""
@@ -131,45 +166,180 @@ class PretrainConfig:
             raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
         return self
 
-    # --- JSON round trip ------------------------------------------------------
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **asdict(self)}
+METHODS = ("full", "top_layers", "lora", "adalora", "ia3", "adapter")
+PEFT_METHODS = ("lora", "adalora", "ia3")
+# Learning rates that work for BERT-sized encoders per method (learning_rate = 0 picks these):
+# full fine-tuning wants small steps; the few parameters of LoRA, IA3 and adapters want larger ones.
+METHOD_LEARNING_RATES = {"full": 5e-5, "top_layers": 1e-4, "lora": 5e-4, "adalora": 1e-3, "ia3": 3e-3,
+                         "adapter": 1e-3}
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+EARLY_STOPPING_METRICS = ("eval_f1", "eval_accuracy", "eval_loss")
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "PretrainConfig":
-        """Build from a JSON-style dict; unknown keys are an error (a typo must not be silently ignored)."""
-        data = dict(data)
-        data.pop("kind", None)
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown setting; known settings are {', '.join(known)}")
-        values = {}
-        for key, value in data.items():
-            values[key] = _coerce(key, value, known[key].type, getattr(cls, key, None))
-        return cls(**values)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+@dataclass
+class FinetuneConfig(JobConfig):
+    """Text-classification fine-tuning with full, top-layer or parameter-efficient methods."""
 
-    @classmethod
-    def load(cls, path: str | Path) -> "PretrainConfig":
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError("config", f"{path}: no such file") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError("config", f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data)
+    dataset_id: str = ""
+    """Registered labelled dataset (see `upload_dataset`)."""
+    base_model: str = ""
+    """Model to fine-tune: a completed run id (pretraining or fine-tuning) or a local Hugging Face folder."""
+    method: str = "lora"
+    """full, top_layers, lora, adalora, ia3 or adapter (bottleneck adapters, Houlsby et al.)."""
+    name: str = ""
+    """Display name of the run; empty means one is made from the settings."""
+    max_steps: int = 0
+    """Optimizer steps to train; 0 means train for `num_epochs` instead."""
+    num_epochs: float = 3.0
+    """Epochs over the training split, used when `max_steps` is 0."""
+    batch_size: int = 16
+    """Examples per device per step."""
+    learning_rate: float = 0.0
+    """Peak learning rate; 0 picks the method's default (full 5e-5, top_layers 1e-4, lora 5e-4, adalora 1e-3, ia3 3e-3, adapter 1e-3)."""
+    optimizer: str = "adamw"
+    """adamw or sgd (with momentum 0.9)."""
+    scheduler: str = "linear"
+    """Learning-rate schedule: linear, cosine, constant or constant_with_warmup."""
+    warmup_steps: float = 0.1
+    """Warm-up: whole steps, or a share of all steps when below 1."""
+    weight_decay: float = 0.01
+    """Weight decay."""
+    dropout: float = 0.1
+    """Dropout of the encoder's hidden layers and attention."""
+    max_seq_length: int = 128
+    """Longer texts are truncated to this many tokens."""
+    class_weights: bool = False
+    """Weight the loss by inverse class frequency (for imbalanced data)."""
+    eval_steps: int = 50
+    """Evaluate on the validation split every this many steps."""
+    logging_steps: int = 10
+    """Log train loss and learning rate every this many steps."""
+    early_stopping_patience: int = 0
+    """Stop after this many evaluations without improvement of `early_stopping_metric`; 0 = off."""
+    early_stopping_metric: str = "eval_f1"
+    """eval_f1 (macro), eval_accuracy or eval_loss: chooses the best checkpoint, which becomes the final model."""
+    seed: int = 42
+    """Random seed for initialisation and data order."""
+    top_layers: int = 2
+    """top_layers: how many of the top encoder layers to train (embeddings and the layers below stay frozen)."""
+    lora_r: int = 8
+    """lora: rank of the update matrices."""
+    lora_alpha: int = 16
+    """lora / adalora: scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.1
+    """lora / adalora: dropout on the adapter input."""
+    lora_target_modules: str = "query,value"
+    """lora / adalora / ia3: comma-separated module names to adapt (ia3 also adds the feed-forward output)."""
+    adalora_init_r: int = 12
+    """adalora: initial rank of every update before pruning."""
+    adalora_target_r: int = 4
+    """adalora: average rank to prune down to."""
+    adalora_tinit: int = 0
+    """adalora: steps of warm-up before rank pruning starts; 0 = a tenth of training."""
+    adalora_tfinal: int = 0
+    """adalora: steps at the end with the final ranks fixed; 0 = a fifth of training."""
+    adapter_size: int = 64
+    """adapter: bottleneck size of each adapter."""
+    device: str = "auto"
+    """auto, cpu or cuda:N."""
+    precision: str = "fp32"
+    """fp32, bf16 or fp16 (fp16 needs CUDA)."""
+
+    kind = "finetune"
+
+    def effective_learning_rate(self) -> float:
+        return self.learning_rate or METHOD_LEARNING_RATES[self.method]
+
+    def target_modules(self) -> list[str]:
+        return [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
+
+    def validate(self) -> "FinetuneConfig":
+        if not self.dataset_id:
+            raise ConfigError("dataset_id", "choose a labelled dataset")
+        if not self.base_model:
+            raise ConfigError("base_model", "choose a model to fine-tune (a run id or a local folder)")
+        if self.method not in METHODS:
+            raise ConfigError("method", f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        _check_int(self, "max_steps", minimum=0)
+        if self.max_steps == 0:
+            _check_number(self, "num_epochs", positive=True)
+        _check_int(self, "batch_size", minimum=1)
+        _check_number(self, "learning_rate", minimum=0)
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError("optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError("scheduler", f"choose one of {', '.join(SCHEDULERS)}")
+        _check_number(self, "warmup_steps", minimum=0)
+        if 1 < self.warmup_steps != int(self.warmup_steps):
+            raise ConfigError("warmup_steps", "give whole steps, or a share of training below 1")
+        _check_number(self, "weight_decay", minimum=0)
+        _check_number(self, "dropout", minimum=0)
+        if self.dropout >= 1:
+            raise ConfigError("dropout", "must be below 1")
+        _check_int(self, "max_seq_length", minimum=8)
+        _check_int(self, "eval_steps", minimum=1)
+        _check_int(self, "logging_steps", minimum=1)
+        _check_int(self, "early_stopping_patience", minimum=0)
+        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise ConfigError("early_stopping_metric", f"choose one of {', '.join(EARLY_STOPPING_METRICS)}")
+        _check_int(self, "seed", minimum=0)
+        if self.method == "top_layers":
+            _check_int(self, "top_layers", minimum=1)
+        if self.method in ("lora", "adalora"):
+            _check_int(self, "lora_r", minimum=1)
+            _check_int(self, "lora_alpha", minimum=1)
+            _check_number(self, "lora_dropout", minimum=0)
+        if self.method in PEFT_METHODS and not self.target_modules():
+            raise ConfigError("lora_target_modules", "name at least one module, e.g. query,value")
+        if self.method == "adalora":
+            _check_int(self, "adalora_init_r", minimum=1)
+            _check_int(self, "adalora_target_r", minimum=1)
+            if self.adalora_target_r > self.adalora_init_r:
+                raise ConfigError("adalora_target_r", "must not exceed adalora_init_r")
+            _check_int(self, "adalora_tinit", minimum=0)
+            _check_int(self, "adalora_tfinal", minimum=0)
+        if self.method == "adapter":
+            _check_int(self, "adapter_size", minimum=1)
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"choose one of {', '.join(PRECISIONS)}")
+        if not (self.device in ("auto", "cpu") or (self.device.startswith("cuda") and _cuda_index_ok(self.device))):
+            raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
+        return self
+
+
+CONFIG_KINDS = {"pretrain": PretrainConfig, "finetune": FinetuneConfig}
+
+
+def config_from_dict(data: dict) -> JobConfig:
+    """The right config class for a saved dict, chosen by its "kind" (pretraining when absent)."""
+    kind = (data or {}).get("kind", "pretrain")
+    if kind not in CONFIG_KINDS:
+        raise ConfigError("kind", f"unknown job kind {kind!r}; expected one of {', '.join(CONFIG_KINDS)}")
+    return CONFIG_KINDS[kind].from_dict(data)
+
+
+def load_config(path: str | Path) -> JobConfig:
+    """Read a run's config.json, whichever kind of job it describes."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config", f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError("config", f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"{path}: expected a JSON object")
+    return config_from_dict(data)
 
 
 def field_docs(cls=PretrainConfig) -> dict[str, str]:
     """Field name -> its one-line docstring (the string literal under the field), for README and UI help."""
     import ast
     import inspect
+    import textwrap
 
-    tree = ast.parse(inspect.getsource(cls))
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     docs: dict[str, str] = {}
     body = tree.body[0].body
     for node, nxt in zip(body, body[1:]):

@@ -74,3 +74,74 @@ def fill_mask(model_dir: str | Path, text: str, top_k: int = 5) -> list[list[dic
             })
         results.append(answers)
     return results
+
+
+# --- classification -------------------------------------------------------------------
+
+_classifiers: OrderedDict[tuple[str, float], tuple] = OrderedDict()
+
+
+def load_cached_classifier(model_dir: str | Path):
+    """(tokenizer, model, info) for a fine-tuned run's folder, cached by path and modification time."""
+    from .model_store import load_classifier
+
+    folder = Path(model_dir)
+    files = [p for p in folder.glob("*.safetensors")] + [p for p in folder.glob("*.bin")]
+    if not files:
+        raise PredictionError(f"no model files in {folder} (were they deleted?)")
+    key = (str(folder.resolve()), max(p.stat().st_mtime for p in files))
+    with _lock:
+        if key in _classifiers:
+            _classifiers.move_to_end(key)
+            return _classifiers[key]
+    loaded = load_classifier(folder)
+    with _lock:
+        _classifiers[key] = loaded
+        while len(_classifiers) > CACHE_SIZE:
+            _classifiers.popitem(last=False)
+    return loaded
+
+
+def classify(model_dir: str | Path, text: str, text_pair: str | None = None) -> dict:
+    """{label, scores: {label: probability}} (texts longer than the model's positions are truncated)."""
+    from .model_store import predict_proba
+
+    tokenizer, model, _ = load_cached_classifier(model_dir)
+    probabilities = predict_proba(tokenizer, model, [text], [text_pair] if text_pair else None)[0].tolist()
+    names = [model.config.id2label[i] for i in range(len(probabilities))]
+    scores = dict(zip(names, probabilities))
+    return {"label": max(scores, key=scores.get), "scores": scores}
+
+
+def predict_rows(model_dir: str | Path, texts: list[str], pairs: list[str] | None = None,
+                 gold: list[str] | None = None) -> dict:
+    """Predictions for many texts: rows for a CSV, plus accuracy, macro-F1 and the confusion matrix when the
+    true labels are known (labels the model does not know count as errors)."""
+    from .model_store import predict_proba
+
+    tokenizer, model, _ = load_cached_classifier(model_dir)
+    probabilities = predict_proba(tokenizer, model, texts, pairs).numpy()
+    names = [model.config.id2label[i] for i in range(probabilities.shape[1])]
+    predicted = [names[i] for i in probabilities.argmax(1)]
+    rows = []
+    for i, text in enumerate(texts):
+        row = {"text": text}
+        if pairs:
+            row["text_pair"] = pairs[i]
+        if gold is not None:
+            row["label"] = gold[i]
+        row["predicted"] = predicted[i]
+        row["confidence"] = round(float(probabilities[i].max()), 6)
+        row.update({f"p_{name}": round(float(p), 6) for name, p in zip(names, probabilities[i])})
+        rows.append(row)
+    metrics, misclassified = None, []
+    if gold is not None:
+        from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+        all_labels = names + sorted(set(gold) - set(names))
+        metrics = {"accuracy": float(accuracy_score(gold, predicted)),
+                   "f1": float(f1_score(gold, predicted, labels=names, average="macro", zero_division=0)),
+                   "labels": all_labels,
+                   "confusion_matrix": confusion_matrix(gold, predicted, labels=all_labels).tolist()}
+        misclassified = [r for r in rows if r["label"] != r["predicted"]]
+    return {"rows": rows, "metrics": metrics, "misclassified": misclassified}

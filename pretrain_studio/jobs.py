@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .config import PretrainConfig
+from .config import config_from_dict
 from .training.reporting import RunReporter
 from .workspace import Workspace
 
@@ -38,17 +38,26 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     reporter = RunReporter(registry, run_id, run_dir / "train.log")
     try:
-        cfg = PretrainConfig.from_dict(run["config"]).validate()
-        corpus = registry.get_corpus(cfg.corpus_id)
-        if corpus is None:
-            raise ValueError(f"corpus {cfg.corpus_id!r} is not in the registry")
-        if not Path(corpus["path"]).is_dir():
-            raise ValueError(f"the files of corpus {corpus['name']!r} are missing ({corpus['path']}); upload it again")
+        cfg = config_from_dict(run["config"]).validate()
         base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
-        # Imported here so that merely listing runs (CLI `runs`, the UI) does not load torch's training stack.
-        from .training.pretrain import run_pretraining
+        # Training modules are imported here so that merely listing runs (CLI `runs`, the UI) stays light.
+        if cfg.kind == "finetune":
+            from .training.finetune import run_finetuning
 
-        result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress)
+            dataset = registry.get_dataset(cfg.dataset_id)
+            if dataset is None or not Path(dataset["path"]).is_dir():
+                raise ValueError(f"the files of dataset {cfg.dataset_id!r} are missing; upload it again")
+            result = run_finetuning(cfg, run_dir, reporter, dataset["path"], base_dir, show_progress=show_progress)
+        else:
+            from .training.pretrain import run_pretraining
+
+            corpus = registry.get_corpus(cfg.corpus_id)
+            if corpus is None:
+                raise ValueError(f"corpus {cfg.corpus_id!r} is not in the registry")
+            if not Path(corpus["path"]).is_dir():
+                raise ValueError(f"the files of corpus {corpus['name']!r} are missing ({corpus['path']}); "
+                                 "upload it again")
+            result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress)
         status = result["status"]
         registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
     except Exception as exc:  # any failure ends this run honestly; the worker carries on
@@ -65,7 +74,7 @@ def resolve_model_dir(workspace: Workspace, model: str):
     run = workspace.registry.get_run(model)
     if run is not None:
         folder = workspace.run_dir(model) / "model"
-        if not (folder / "config.json").exists():
+        if not any((folder / name).exists() for name in ("config.json", "studio_model.json")):
             raise ValueError(f"run {model} has no saved model (status: {run['status']})")
         return folder
     folder = Path(model).expanduser()

@@ -26,6 +26,15 @@ CREATE TABLE IF NOT EXISTS corpora (
     words INTEGER NOT NULL,
     stats_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    rows INTEGER NOT NULL,
+    labels_json TEXT NOT NULL,
+    stats_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -33,6 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     config_json TEXT NOT NULL,
     corpus_id TEXT,
+    dataset_id TEXT,
     parent_id TEXT,
     device TEXT,
     created_at REAL NOT NULL,
@@ -74,6 +84,7 @@ class Registry:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
 
     @contextmanager
     def _connect(self):
@@ -111,15 +122,39 @@ class Registry:
             rows = db.execute("SELECT * FROM corpora ORDER BY created_at DESC").fetchall()
         return [_corpus_dict(r) for r in rows]
 
+    # --- labelled datasets -------------------------------------------------------
+
+    def add_dataset(self, dataset_id: str, name: str, path: str, stats: dict) -> dict:
+        rows = sum(stats["splits"].values())
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO datasets (id, name, path, created_at, rows, labels_json, stats_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (dataset_id, name, str(path), time.time(), rows, json.dumps(stats["labels"]), json.dumps(stats)),
+            )
+        return self.get_dataset(dataset_id)
+
+    def get_dataset(self, dataset_id: str) -> dict | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+        return _dataset_dict(row) if row else None
+
+    def list_datasets(self) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM datasets ORDER BY created_at DESC").fetchall()
+        return [_dataset_dict(r) for r in rows]
+
     # --- runs -----------------------------------------------------------------
 
     def create_run(self, run_id: str, *, name: str, kind: str, config: dict, corpus_id: str | None,
-                   parent_id: str | None, device: str, max_steps: int, status: str = "queued") -> dict:
+                   parent_id: str | None, device: str, max_steps: int, status: str = "queued",
+                   dataset_id: str | None = None) -> dict:
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, name, kind, status, config_json, corpus_id, parent_id, device, created_at, max_steps)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, kind, status, json.dumps(config), corpus_id, parent_id, device, time.time(), max_steps),
+                "INSERT INTO runs (id, name, kind, status, config_json, corpus_id, dataset_id, parent_id, device,"
+                " created_at, max_steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, name, kind, status, json.dumps(config), corpus_id, dataset_id, parent_id, device,
+                 time.time(), max_steps),
             )
         return self.get_run(run_id)
 
@@ -203,6 +238,20 @@ class Registry:
                 (run_id, after_id),
             ).fetchall()
         return [dict(r) for r in rows]
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Workspaces made by an older version lack newer columns; add them in place (data is kept)."""
+    present = {r["name"] for r in db.execute("PRAGMA table_info(runs)").fetchall()}
+    if "dataset_id" not in present:
+        db.execute("ALTER TABLE runs ADD COLUMN dataset_id TEXT")
+
+
+def _dataset_dict(row: sqlite3.Row) -> dict:
+    data = dict(row)
+    data["labels"] = json.loads(data.pop("labels_json"))
+    data["stats"] = json.loads(data.pop("stats_json"))
+    return data
 
 
 def _corpus_dict(row: sqlite3.Row) -> dict:

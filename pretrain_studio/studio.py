@@ -16,19 +16,18 @@ from .config import ConfigError, PretrainConfig, field_docs
 from .data.corpus import CorpusError, ingest_corpus, load_corpus, preview_rows
 from .jobs import JobRunner, read_log_tail, resolve_model_dir
 from .registry import new_id
+from .studio_finetune import FinetuneDesk, StudioError
 from .workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SAMPLE_CORPUS = ASSETS / "sample_corpus.txt"
 SAMPLE_CORPUS_NAME = "Sample: Persuasion (Austen)"
+SAMPLE_DATASET = ASSETS / "sample_labelled.csv"
+SAMPLE_DATASET_NAME = "Sample: who wrote it? (Austen, Chesterton, Melville)"
 REPORT_SAMPLE_DOCS = 2000  # documents used for the pre-launch tokenizer report
 
 
-class StudioError(ValueError):
-    """A user-facing error: bad input or a request that cannot be met. The message says what and where."""
-
-
-class Studio:
+class Studio(FinetuneDesk):
     """One workspace, its registry and its background job runner."""
 
     def __init__(self, root: str | Path | None = None, start_worker: bool = True):
@@ -41,6 +40,8 @@ class Studio:
             self.runner.start()
         if self.workspace.is_new and SAMPLE_CORPUS.exists():
             self.upload_corpus([SAMPLE_CORPUS], SAMPLE_CORPUS_NAME, txt_mode="paragraphs")
+        if self.workspace.is_new and SAMPLE_DATASET.exists():
+            self.upload_dataset(SAMPLE_DATASET_NAME, SAMPLE_DATASET, "text", "label")
 
     # --- corpora ----------------------------------------------------------------
 
@@ -84,6 +85,11 @@ class Studio:
             raise StudioError(str(exc)) from None
         if self.registry.get_corpus(cfg.corpus_id) is None:
             raise StudioError(f"corpus_id: corpus {cfg.corpus_id!r} does not exist")
+        self._check_model_and_device(cfg)
+        return cfg
+
+    def _check_model_and_device(self, cfg) -> None:
+        """Checks shared by every job kind: the base model resolves and fits, the device and precision exist."""
         if cfg.base_model:
             try:
                 base = resolve_model_dir(self.workspace, cfg.base_model)
@@ -96,32 +102,39 @@ class Studio:
             check_precision(cfg.precision, resolve_device(cfg.device))
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
-        return cfg
 
     def start_pretraining(self, values: dict) -> dict:
         """Validate, queue, and return at once: {run_id, status}."""
-        cfg = self.pretrain_config(values)
+        return self._queue(self.pretrain_config(values))
+
+    def _queue(self, cfg) -> dict:
         from .training.pretrain import resolve_device
 
         run_id = self._create_run(cfg, resolve_device(cfg.device))
-        self.runner.wake(self.registry.get_run(run_id)["device"])
+        run = self.registry.get_run(run_id)
+        self.runner.wake(run["device"])
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
 
     def create_foreground_run(self, values: dict) -> str:
         """For the CLI: a run recorded in the registry but trained by the caller, not the worker."""
-        cfg = self.pretrain_config(values)
+        cfg = self.finetune_config(values) if values.get("kind") == "finetune" else self.pretrain_config(values)
         from .training.pretrain import resolve_device
 
         return self._create_run(cfg, resolve_device(cfg.device), status="running")
 
-    def _create_run(self, cfg: PretrainConfig, device: str, status: str = "queued") -> str:
+    def _create_run(self, cfg, device: str, status: str = "queued") -> str:
         run_id = new_id("run")
         run_dir = self.workspace.run_dir(run_id)
         run_dir.mkdir(parents=True)
         cfg.save(run_dir / "config.json")
-        name = cfg.name or default_run_name(cfg, self.registry.get_corpus(cfg.corpus_id)["name"])
+        if cfg.kind == "finetune":
+            source = self.registry.get_dataset(cfg.dataset_id)["name"]
+        else:
+            source = self.registry.get_corpus(cfg.corpus_id)["name"]
+        name = cfg.name or default_run_name(cfg, source)
         parent = cfg.base_model if cfg.base_model and self.registry.get_run(cfg.base_model) else None
-        self.registry.create_run(run_id, name=name, kind=cfg.kind, config=cfg.to_dict(), corpus_id=cfg.corpus_id,
+        self.registry.create_run(run_id, name=name, kind=cfg.kind, config=cfg.to_dict(),
+                                 corpus_id=getattr(cfg, "corpus_id", None), dataset_id=getattr(cfg, "dataset_id", None),
                                  parent_id=parent, device=device, max_steps=cfg.max_steps, status=status)
         return run_id
 
@@ -150,6 +163,7 @@ class Studio:
     def run_status(self, run_id: str) -> dict:
         run = self._run(run_id)
         return {**run_summary(run), "config": run["config"], "info": run["info"],
+                "test_metrics": run["info"].get("test_metrics"), "baselines": run["info"].get("baselines"),
                 "log_tail": read_log_tail(self.workspace.run_dir(run_id) / "train.log"),
                 "cli_command": cli_command(self.workspace.run_dir(run_id) / "config.json")}
 
@@ -220,15 +234,18 @@ def run_summary(run: dict) -> dict:
     return {
         "run_id": run["id"], "name": run["name"], "kind": run["kind"], "status": run["status"],
         "step": run["step"], "max_steps": run["max_steps"], "device": run["device"],
-        "corpus_id": run["corpus_id"], "parent_id": run["parent_id"], "error": run["error"],
+        "corpus_id": run["corpus_id"], "dataset_id": run.get("dataset_id"), "parent_id": run["parent_id"],
+        "error": run["error"],
         "created_at": run["created_at"], "started_at": started, "finished_at": finished,
         "elapsed_seconds": round(elapsed, 1),
     }
 
 
-def default_run_name(cfg: PretrainConfig, corpus_name: str) -> str:
+def default_run_name(cfg, source_name: str) -> str:
+    if cfg.kind == "finetune":
+        return f"{cfg.method} fine-tune on {source_name}"
     base = "continued" if cfg.base_model else cfg.model_size
-    return f"{base} MLM on {corpus_name}"
+    return f"{base} MLM on {source_name}"
 
 
 def cli_command(config_path: Path) -> str:
@@ -238,7 +255,12 @@ def cli_command(config_path: Path) -> str:
 def _check_positions(model_dir: Path, max_seq_length: int) -> None:
     import json
 
-    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    from .model_store import architecture_folder
+
+    config_file = architecture_folder(model_dir) / "config.json"
+    if not config_file.exists():
+        raise StudioError(f"base_model: {config_file} is missing (was the base model deleted?)")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
     limit = config.get("max_position_embeddings")
     if limit and max_seq_length > limit:
         raise StudioError(f"max_seq_length: {max_seq_length} exceeds the base model's {limit} positions")

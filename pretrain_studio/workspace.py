@@ -2,6 +2,8 @@
 
     <root>/studio.db           the SQLite registry (WAL mode)
     <root>/corpora/<id>/       each corpus as an Arrow dataset (memory-mapped)
+    <root>/datasets/<id>/      each labelled dataset (train/validation/test) for fine-tuning
+    <root>/predictions/        CSV files of batch predictions
     <root>/runs/<run_id>/      config.json, train.log, checkpoints/, model/
 
 The root comes from `--workspace`, else `PRETRAIN_STUDIO_HOME`, else `./workspace`.
@@ -25,10 +27,11 @@ class Workspace:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root or default_root()).expanduser().resolve()
         self.corpora_dir = self.root / "corpora"
+        self.datasets_dir = self.root / "datasets"
         self.runs_dir = self.root / "runs"
         self.db_path = self.root / "studio.db"
         self.is_new = not self.db_path.exists()
-        for folder in (self.root, self.corpora_dir, self.runs_dir):
+        for folder in (self.root, self.corpora_dir, self.datasets_dir, self.runs_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.registry = Registry(self.db_path)
 

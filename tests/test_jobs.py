@@ -81,8 +81,11 @@ def test_first_start_registers_the_sample_corpus_once(tmp_path):
     first = Studio(tmp_path / "ws", start_worker=False)
     assert [c["name"] for c in first.list_corpora()] == [SAMPLE_CORPUS_NAME]
     assert first.list_corpora()[0]["documents"] > 100
+    [dataset] = first.list_datasets()
+    assert dataset["labels"] == ["Austen", "Chesterton", "Melville"]
+    assert set(dataset["splits"]) == {"train", "validation", "test"}
     again = Studio(tmp_path / "ws", start_worker=False)
-    assert len(again.list_corpora()) == 1
+    assert len(again.list_corpora()) == 1 and len(again.list_datasets()) == 1
 
 
 def test_unknown_run_is_named(studio):

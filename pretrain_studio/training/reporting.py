@@ -19,6 +19,7 @@ METRIC_NAMES = {
     "loss": "train_loss",
     "eval_loss": "eval_loss",
     "eval_accuracy": "eval_accuracy",
+    "eval_f1": "eval_f1",
     "learning_rate": "learning_rate",
     "grad_norm": "grad_norm",
 }
@@ -60,9 +61,12 @@ class RunReporter:
 class RegistryCallback(TrainerCallback):
     """Trainer events -> registry: metrics on every log/eval, progress about once a second, Stop."""
 
-    def __init__(self, reporter: RunReporter, tokens_per_step: int):
+    def __init__(self, reporter: RunReporter, units_per_step: int, throughput_name: str = "tokens_per_second",
+                 perplexity: bool = True):
         self.reporter = reporter
-        self.tokens_per_step = tokens_per_step
+        self.units_per_step = units_per_step  # tokens (pretraining) or examples (fine-tuning) per optimizer step
+        self.throughput_name = throughput_name
+        self.perplexity = perplexity  # exp(eval loss) means something for MLM, not for classification
         self._last_progress = 0.0
         self._last_log_time: float | None = None
         self._last_log_step = 0
@@ -100,13 +104,13 @@ class RegistryCallback(TrainerCallback):
             # The Trainer would log NaN as 0.0 with its default filter; we turn that off and fail loudly,
             # because a flat zero on the plot looks like a perfect model.
             raise NonFiniteLossError(f"non-finite loss at step {state.global_step}")
-        if "eval_loss" in values:
+        if "eval_loss" in values and self.perplexity:
             values["perplexity"] = math.exp(min(values["eval_loss"], 50.0))
         if "train_loss" in values and self._last_log_time is not None:
             now = time.time()
             steps = state.global_step - self._last_log_step
             if steps > 0 and now > self._last_log_time:
-                values["tokens_per_second"] = steps * self.tokens_per_step / (now - self._last_log_time)
+                values[self.throughput_name] = steps * self.units_per_step / (now - self._last_log_time)
             self._last_log_time, self._last_log_step = now, state.global_step
         if values:
             self.reporter.metrics(state.global_step, values)

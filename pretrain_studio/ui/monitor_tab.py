@@ -15,7 +15,7 @@ import gradio as gr
 
 from ..studio import Studio
 from .errors import user_errors
-from .plots import loss_figure
+from .plots import confusion_figure, loss_figure
 
 POLL_SECONDS = 1.0
 
@@ -40,17 +40,41 @@ def progress_text(status: dict, series: dict) -> str:
     speed = series.get("tokens_per_second")
     if speed:
         line += f" · {speed[-1][1]:,.0f} tokens/s"
+    examples = series.get("examples_per_second")
+    if examples:
+        line += f" · {examples[-1][1]:,.1f} examples/s"
     parts.append(line)
     latest = {name: points[-1][1] for name, points in series.items() if points}
     shown = [f"{label} {latest[key]:.4g}" for key, label in
              (("train_loss", "train loss"), ("eval_loss", "eval loss"), ("perplexity", "perplexity"),
-              ("eval_accuracy", "masked accuracy")) if key in latest]
+              ("eval_accuracy", "masked accuracy" if "perplexity" in latest else "eval accuracy"),
+              ("eval_f1", "eval macro-F1")) if key in latest]
     if shown:
         parts.append(" · ".join(shown))
     if status.get("error"):
         parts.append(f"**Error:** {status['error'].splitlines()[0]}")
     parts.append(f"Reproduce headless: `{status['cli_command']}`")
     return "  \n".join(parts)
+
+
+def results_text(status: dict) -> str:
+    """What fine-tuning bought: the model beside the two baselines, then per-class precision and recall."""
+    tm, base, info = status["test_metrics"], status["baselines"], status["info"]
+    split = info.get("score_split", "test")
+    lines = [f"#### Results on the {split} split ({tm['examples']:,} examples)",
+             "| model | accuracy | macro-F1 |", "|---|---|---|",
+             f"| **fine-tuned ({status['config'].get('method')})** | **{tm['accuracy']:.4f}** | **{tm['f1']:.4f}** |",
+             f"| linear probe on the frozen base | {base['linear_probe']['accuracy']:.4f} | "
+             f"{base['linear_probe']['f1']:.4f} |",
+             f"| majority class ({base['majority']['predicts']}) | {base['majority']['accuracy']:.4f} | "
+             f"{base['majority']['f1']:.4f} |", "",
+             "| label | precision | recall | support |", "|---|---|---|---|"]
+    lines += [f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |"
+              for name, c in tm["per_class"].items()]
+    if info.get("trainable_parameters"):
+        lines.append(f"\n{info['trainable_parameters']:,} of {info['total_parameters']:,} parameters trained "
+                     f"({info['trainable_share']:.2%}); saved artefact {info.get('artifact_bytes', 0) / 1e6:.2f} MB.")
+    return "\n".join(lines)
 
 
 def format_seconds(seconds: float) -> str:
@@ -65,6 +89,9 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         stop = gr.Button("Stop (save checkpoint)", variant="stop", scale=1)
     status_md = gr.Markdown()
     plot = gr.Plot(label="Loss")
+    with gr.Row():
+        results = gr.Markdown()
+        confusion = gr.Plot(label="Confusion matrix", visible=False)
     log = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, autoscroll=True)
     seen = gr.State({"run_id": None, "after_id": 0, "series": {}})
     timer = gr.Timer(POLL_SECONDS)
@@ -72,7 +99,7 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
     def poll(run_id, state):
         """Read only the rows after the last seen id; redraw only when something arrived."""
         if not run_id:
-            return gr.skip(), gr.skip(), gr.skip(), state
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
         if state.get("run_id") != run_id:
             state = {"run_id": run_id, "after_id": 0, "series": {}}
         rows = studio.run_metrics(run_id, state["after_id"])
@@ -83,9 +110,19 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         status = studio.run_status(run_id)
         figure = loss_figure(state["series"]) if rows or not state.get("drawn") else gr.skip()
         state["drawn"] = True
-        return progress_text(status, state["series"]), figure, status["log_tail"], state
+        text, matrix = gr.skip(), gr.skip()
+        if status["test_metrics"] and not state.get("results_drawn"):
+            # Final scores appear once, when a fine-tuning run has finished.
+            state["results_drawn"] = True
+            text = results_text(status)
+            tm = status["test_metrics"]
+            matrix = gr.Plot(value=confusion_figure(tm["confusion_matrix"], tm["labels"]), visible=True)
+        elif not status["test_metrics"] and state.get("results_drawn") is not False:
+            state["results_drawn"] = False
+            text, matrix = "", gr.Plot(visible=False)
+        return progress_text(status, state["series"]), figure, status["log_tail"], text, matrix, state
 
-    outputs = [status_md, plot, log, seen]
+    outputs = [status_md, plot, log, results, confusion, seen]
     timer.tick(user_errors(poll), [run, seen], outputs, api_visibility="private", show_progress="hidden")
     run.change(user_errors(poll), [run, seen], outputs, api_visibility="private")
     refresh.click(lambda: gr.Dropdown(choices=run_choices(studio)), None, run, api_visibility="private")

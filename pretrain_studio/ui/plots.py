@@ -27,7 +27,15 @@ def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> 
         if points:
             fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=label,
                                      mode=mode, line={"color": colour}), secondary_y=False)
-    lr = thin(series.get("learning_rate", []))
+    # Fine-tuning: accuracy and macro-F1 share the right axis (0..1); pretraining puts the learning rate there.
+    scores = [(name, label, colour) for name, label, colour in
+              (("eval_accuracy", "eval accuracy", "#2ca02c"), ("eval_f1", "eval macro-F1", "#9467bd"))
+              if series.get(name) and "perplexity" not in series]
+    for name, label, colour in scores:
+        points = thin(series[name])
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=label,
+                                 mode="lines+markers", line={"color": colour}), secondary_y=True)
+    lr = thin(series.get("learning_rate", [])) if not scores else []
     if lr:
         fig.add_trace(go.Scatter(x=[p[0] for p in lr], y=[p[1] for p in lr], name="learning rate", mode="lines",
                                  line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
@@ -35,7 +43,8 @@ def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> 
                       legend={"orientation": "h", "y": -0.2}, uirevision="keep")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", secondary_y=False)
-    fig.update_yaxes(title_text="learning rate", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="accuracy / F1" if scores else "learning rate", secondary_y=True, showgrid=False,
+                     range=[0, 1] if scores else None)
     return fig
 
 
@@ -54,4 +63,32 @@ def topk_figure(answers: list[dict], title: str = "") -> go.Figure:
                            marker_color="#2ca02c"))
     fig.update_layout(height=60 + 28 * len(answers), margin={"l": 100, "r": 20, "t": 30, "b": 30}, title=title or None,
                       xaxis_title="probability", xaxis_range=[0, 1])
+    return fig
+
+
+def label_distribution_figure(counts: dict[str, dict[str, int]]) -> go.Figure:
+    """Grouped bars: examples per label, one colour per split."""
+    fig = go.Figure()
+    for split, per_label in counts.items():
+        fig.add_trace(go.Bar(name=split, x=list(per_label), y=list(per_label.values())))
+    fig.update_layout(barmode="group", height=300, margin={"l": 40, "r": 20, "t": 30, "b": 60},
+                      title="examples per label", yaxis_title="examples")
+    return fig
+
+
+def confusion_figure(matrix: list[list[int]], labels: list[str], title: str = "confusion matrix") -> go.Figure:
+    """Heatmap with true labels down and predicted labels across, counts written in the cells."""
+    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
+                               texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(height=120 + 40 * len(labels), margin={"l": 80, "r": 20, "t": 40, "b": 60}, title=title,
+                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    return fig
+
+
+def probabilities_figure(scores: dict[str, float]) -> go.Figure:
+    ordered = sorted(scores.items(), key=lambda kv: kv[1])
+    fig = go.Figure(go.Bar(x=[v for _, v in ordered], y=[k for k, _ in ordered], orientation="h",
+                           marker_color="#1f77b4"))
+    fig.update_layout(height=60 + 30 * len(scores), margin={"l": 100, "r": 20, "t": 30, "b": 30},
+                      title="label probabilities", xaxis_title="probability", xaxis_range=[0, 1])
     return fig

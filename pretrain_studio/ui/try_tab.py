@@ -1,4 +1,5 @@
-"""Try tab: fill-mask on a trained MLM model, answers as a bar chart and a table."""
+"""Try tab: fill-mask on a pretrained MLM model, and the classification playground for fine-tuned runs
+(one text -> label probabilities; a file -> downloadable predictions, and metrics when it has labels)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ import pandas as pd
 
 from ..studio import Studio
 from .errors import user_errors
-from .plots import topk_figure
+from .plots import confusion_figure, probabilities_figure, topk_figure
 
 
 @dataclass
 class TryTab:
     model: gr.Dropdown
+    classifier: gr.Dropdown
 
 
 def model_choices(studio: Studio) -> list[tuple[str, str]]:
     return [(f"{r['name']} ({r['run_id']})", r["run_id"]) for r in studio.mlm_models()]
 
 
+def classifier_choices(studio: Studio) -> list[tuple[str, str]]:
+    return [(f"{r['name']} ({r['run_id']})", r["run_id"]) for r in studio.classifier_models()]
+
+
 def build_try_tab(studio: Studio) -> TryTab:
+    gr.Markdown("### Fill-mask")
     choices = model_choices(studio)
     with gr.Row():
         model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model (completed run)",
@@ -45,4 +52,56 @@ def build_try_tab(studio: Studio) -> TryTab:
     run.click(on_fill, [model, text, top_k], [chart, table], api_visibility="private")
     text.submit(on_fill, [model, text, top_k], [chart, table], api_visibility="private")
     refresh.click(lambda: gr.Dropdown(choices=model_choices(studio)), None, model, api_visibility="private")
-    return TryTab(model=model)
+    classifier = build_classification_playground(studio)
+    return TryTab(model=model, classifier=classifier)
+
+
+def build_classification_playground(studio: Studio) -> gr.Dropdown:
+    gr.Markdown("### Classify")
+    choices = classifier_choices(studio)
+    classifier = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, allow_custom_value=True,
+                             label="Classifier (fine-tuning run)")
+    with gr.Row():
+        text = gr.Textbox(label="Text", lines=2, scale=3)
+        pair = gr.Textbox(label="Second text (sentence-pair models only)", lines=2, scale=2)
+    classify = gr.Button("Classify", variant="primary")
+    probabilities = gr.Plot(label="Label probabilities")
+
+    @user_errors
+    def on_classify(model_id, value, second):
+        if not model_id:
+            raise gr.Error("choose a classifier: complete a fine-tuning run first")
+        result = studio.classify(model_id, value, second or None)
+        return probabilities_figure(result["scores"])
+
+    classify.click(on_classify, [classifier, text, pair], probabilities, api_visibility="private")
+    text.submit(on_classify, [classifier, text, pair], probabilities, api_visibility="private")
+
+    gr.Markdown("#### Predict a file\nA `.csv`/`.tsv`/`.jsonl`/`.txt` file of texts; with a label column "
+                "the accuracy, confusion matrix and misclassified rows are shown too.")
+    with gr.Row():
+        upload = gr.File(label="File of texts")
+        text_column = gr.Textbox(label="Text column", placeholder="text")
+        label_column = gr.Textbox(label="Label column (optional)", placeholder="label")
+    predict = gr.Button("Predict file")
+    download = gr.File(label="Predictions (CSV)")
+    summary = gr.Markdown()
+    matrix = gr.Plot(label="Confusion matrix")
+    wrong = gr.Dataframe(label="Misclassified rows", wrap=True, interactive=False)
+
+    @user_errors
+    def on_predict(model_id, path, column, label):
+        if not model_id:
+            raise gr.Error("choose a classifier first")
+        result = studio.predict_file(model_id, path, column or None, label or None)
+        metrics = result["metrics"]
+        if metrics is None:
+            return result["file"], f"Predicted {result['rows']:,} rows.", None, None
+        text_summary = (f"Predicted {result['rows']:,} rows: accuracy **{metrics['accuracy']:.4f}**, "
+                        f"macro-F1 **{metrics['f1']:.4f}**, {len(result['misclassified']):,} misclassified shown.")
+        return (result["file"], text_summary, confusion_figure(metrics["confusion_matrix"], metrics["labels"]),
+                pd.DataFrame(result["misclassified"]))
+
+    predict.click(on_predict, [classifier, upload, text_column, label_column], [download, summary, matrix, wrong],
+                  api_visibility="private")
+    return classifier

@@ -1,0 +1,128 @@
+"""Saving and loading fine-tuned classifiers, whatever the method.
+
+A fine-tuning run's `model/` folder is one of three standard layouts, plus a
+small `studio_model.json` naming the method, the base model and the labels:
+
+    full, top_layers   a complete Hugging Face model (config.json + model.safetensors) and tokenizer
+    lora, adalora, ia3 a peft adapter (adapter_config.json + adapter_model.safetensors, with the pooler
+                       and head as modules_to_save) and the tokenizer
+    adapter            bottleneck adapters (bottleneck_config.json + bottleneck_model.safetensors) and tokenizer
+
+Plain `transformers` + `peft` load the first two without this package:
+`AutoModelForSequenceClassification.from_pretrained(base, num_labels=..., id2label=...)` then
+`PeftModel.from_pretrained(model, folder)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+STUDIO_MODEL_FILE = "studio_model.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def save_classifier(model, tokenizer, folder: str | Path, *, method: str, base_model: str, id2label: dict,
+                    adapter_size: int | None = None) -> int:
+    """Save the trained classifier in its method's layout; return the artefact's size in bytes (tokenizer excluded)."""
+    from .training.bottleneck import save_bottleneck
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if method == "adapter":
+        save_bottleneck(model, folder, base_model=str(base_model), adapter_size=adapter_size)
+    elif hasattr(model, "peft_config"):
+        model.peft_config["default"].base_model_name_or_path = str(base_model)
+        model.save_pretrained(folder)
+    else:
+        model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    labels = {str(k): v for k, v in id2label.items()}
+    (folder / STUDIO_MODEL_FILE).write_text(json.dumps({
+        "task": "text-classification", "method": method, "base_model": str(base_model),
+        "id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}, "num_labels": len(labels),
+    }, indent=2) + "\n", encoding="utf-8")
+    return artefact_bytes(folder)
+
+
+def artefact_bytes(folder: str | Path) -> int:
+    """Bytes of the model or adapter files, without the tokenizer and our small JSON."""
+    skip = set(TOKENIZER_FILES) | {STUDIO_MODEL_FILE}
+    return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file() and p.name not in skip)
+
+
+def is_classifier_folder(folder: str | Path) -> bool:
+    return (Path(folder) / STUDIO_MODEL_FILE).exists()
+
+
+def classifier_info(folder: str | Path) -> dict:
+    path = Path(folder) / STUDIO_MODEL_FILE
+    if not path.exists():
+        # A plain Hugging Face classifier folder (not made here): take the labels from its config.
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        id2label = config.get("id2label") or {str(i): str(i) for i in range(config.get("num_labels", 2))}
+        return {"method": "full", "base_model": str(folder), "id2label": id2label, "num_labels": len(id2label)}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def architecture_folder(folder: str | Path) -> Path:
+    """The folder whose config.json describes this model's architecture: the folder itself, or for an
+    adapter layout (peft or bottleneck) the base model it was trained on."""
+    folder = Path(folder)
+    if (folder / "config.json").exists() or not (folder / STUDIO_MODEL_FILE).exists():
+        return folder
+    return Path(classifier_info(folder)["base_model"])
+
+
+def load_classifier(folder: str | Path, device: str = "cpu"):
+    """(tokenizer, model in eval mode, info) for any of the three layouts."""
+    from peft import PeftModel
+
+    from .training.bottleneck import load_bottleneck
+
+    folder = Path(folder)
+    info = classifier_info(folder)
+    id2label = {int(k): v for k, v in info["id2label"].items()}
+    label2id = {v: k for k, v in id2label.items()}
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if info["method"] == "adapter":
+        model = load_bottleneck(folder, device=device)
+    elif (folder / "adapter_config.json").exists():
+        base = AutoModelForSequenceClassification.from_pretrained(
+            info["base_model"], num_labels=len(id2label), id2label=id2label, label2id=label2id)
+        model = PeftModel.from_pretrained(base, folder)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+    return tokenizer, model.to(device).eval(), info
+
+
+def load_encoder_weights_source(folder: str | Path):
+    """For fine-tuning on top of a fine-tuned run: a plain model whose encoder carries the run's weights.
+    Full/top-layer runs are already plain; peft runs are merged into their base; adapters cannot be merged."""
+    info = classifier_info(folder)
+    if info["method"] == "adapter":
+        raise ValueError("a bottleneck-adapter run cannot serve as a base model (its adapters cannot be merged); "
+                         "use its base model, or a full, top_layers or LoRA-style run")
+    _, model, _ = load_classifier(folder)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model
+
+
+@torch.inference_mode()
+def predict_proba(tokenizer, model, texts: list[str], pairs: list[str] | None = None, max_length: int = 512,
+                  batch_size: int = 64) -> torch.Tensor:
+    """Class probabilities for a list of texts (and optional second texts), in batches."""
+    limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length) or max_length)
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start:start + batch_size]
+        second = pairs[start:start + batch_size] if pairs else None
+        encoded = tokenizer(batch, second, truncation=True, max_length=limit, padding=True, return_tensors="pt")
+        logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
+        out.append(logits.float().softmax(dim=-1).cpu())
+    return torch.cat(out) if out else torch.empty(0)

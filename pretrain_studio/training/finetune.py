@@ -1,0 +1,208 @@
+"""Text-classification fine-tuning: one function, read top to bottom.
+
+`run_finetuning(cfg, run_dir, reporter, dataset_path, base_model_dir)` builds a
+sequence classifier on the base encoder, applies the method (full, top
+layers, LoRA, AdaLoRA, IA3, bottleneck adapters; see `peft_methods.py`),
+trains with the Hugging Face `Trainer` (dynamic padding, evaluation every
+`eval_steps`, early stopping, the best checkpoint becomes the final model),
+then scores the test split (or validation) beside two baselines and saves
+`run_dir/model` in the method's standard layout (see `model_store.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                          EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments)
+from transformers.trainer_utils import get_last_checkpoint
+
+from ..config import ConfigError, FinetuneConfig
+from ..data.labelled import load_labelled
+from ..model_store import artefact_bytes, is_classifier_folder, load_encoder_weights_source, save_classifier
+from .classification_metrics import (accuracy_and_f1, classification_report, linear_probe_baseline,
+                                     majority_baseline)
+from .peft_methods import apply_method, count_parameters
+from .pretrain import check_precision, resolve_device
+from .reporting import RegistryCallback, RunReporter
+
+
+class AdaLoraBudget(TrainerCallback):
+    """AdaLoRA re-allocates ranks after every optimizer step, while the gradients are still there."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.model.base_model.update_and_allocate(state.global_step)
+
+
+def split_columns(dataset) -> tuple[list[str], list[str] | None, list[int]]:
+    texts = list(dataset["text"])
+    pairs = list(dataset["text_pair"]) if "text_pair" in dataset.column_names else None
+    return texts, pairs, list(dataset["label"])
+
+
+def plain_base_folder(base_model_dir: Path, work_dir: Path) -> Path:
+    """A folder `from_pretrained` can load: the base itself, or a fine-tuned run's weights merged and saved."""
+    if not is_classifier_folder(base_model_dir):
+        return base_model_dir
+    import hashlib
+
+    folder = work_dir / f"base-{hashlib.sha1(str(Path(base_model_dir).resolve()).encode()).hexdigest()[:10]}"
+    if (folder / "config.json").exists():  # merged once already (e.g. by the pre-launch parameter count)
+        return folder
+    merged = load_encoder_weights_source(base_model_dir)
+    merged.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base_model_dir).save_pretrained(folder)
+    return folder
+
+
+def build_classifier(cfg: FinetuneConfig, base_model_dir: Path, work_dir: Path, names: list[str],
+                     total_steps: int):
+    """(tokenizer, model ready to train, parameter counts): a sequence classifier on the base encoder with
+    cfg.method applied. Also used before launch to show trainable and total parameters."""
+    base = plain_base_folder(Path(base_model_dir), Path(work_dir))
+    id2label = dict(enumerate(names))
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(names), id2label=id2label, label2id={v: k for k, v in id2label.items()},
+        hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
+        ignore_mismatched_sizes=True,  # a fine-tuned base may have another number of labels
+    )
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and cfg.max_seq_length > limit:
+        raise ConfigError("max_seq_length", f"{cfg.max_seq_length} exceeds the model's {limit} positions")
+    model = apply_method(model, cfg, total_steps)
+    return tokenizer, model, count_parameters(model)
+
+
+def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReporter, dataset_path: str | Path,
+                   base_model_dir: str | Path, show_progress: bool = False) -> dict:
+    """Train, score, save `run_dir/model`; return {"status": "completed" | "stopped", ...}."""
+    run_dir = Path(run_dir)
+    work_dir = run_dir / "data"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
+    torch.manual_seed(cfg.seed)
+
+    # --- data -----------------------------------------------------------------------
+    data = load_labelled(dataset_path)
+    names = data["train"].features["label"].names
+    id2label = dict(enumerate(names))
+    eval_split = "validation"
+    score_split = "test" if "test" in data else "validation"
+    reporter.log(f"dataset: {', '.join(f'{s} {len(d)}' for s, d in data.items())} rows, {len(names)} labels")
+
+    # --- tokenizer, model and method (which parameters train) ------------------------------
+    steps_per_epoch = math.ceil(len(data["train"]) / cfg.batch_size)
+    total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
+    tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps)
+    base = plain_base_folder(Path(base_model_dir), work_dir)
+    reporter.info(device=device, parameters=counts["total_parameters"], **counts, labels=names,
+                  learning_rate=cfg.effective_learning_rate())
+    reporter.log(f"method {cfg.method}: {counts['trainable_parameters']:,} of {counts['total_parameters']:,} "
+                 f"parameters train ({counts['trainable_share']:.2%}), on {device}")
+
+    def tokenize(batch):
+        pairs = batch["text_pair"] if "text_pair" in batch else None
+        return tokenizer(batch["text"], pairs, truncation=True, max_length=cfg.max_seq_length)
+
+    encoded = data.map(tokenize, batched=True, remove_columns=[c for c in data["train"].column_names if c != "label"],
+                       desc="tokenizing", keep_in_memory=True)
+
+    # --- trainer ------------------------------------------------------------------------
+    greater = cfg.early_stopping_metric != "eval_loss"
+    args = TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        num_train_epochs=cfg.num_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(cfg.batch_size, 64),
+        learning_rate=cfg.effective_learning_rate(),
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup_steps if cfg.warmup_steps < 1 else int(cfg.warmup_steps),
+        weight_decay=cfg.weight_decay,
+        eval_strategy="steps", eval_steps=cfg.eval_steps,
+        # The best checkpoint becomes the final model, so checkpoints are written at every evaluation.
+        save_strategy="steps", save_steps=cfg.eval_steps, save_total_limit=2,
+        # AdaLoRA prunes ranks as it trains, so an earlier checkpoint no longer fits the model's shapes:
+        # its final model is the last step's. Every other method ends on its best checkpoint.
+        load_best_model_at_end=cfg.method != "adalora", metric_for_best_model=cfg.early_stopping_metric,
+        greater_is_better=greater,
+        logging_steps=cfg.logging_steps, logging_nan_inf_filter=False,
+        seed=cfg.seed, use_cpu=device == "cpu",
+        bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16",
+        report_to=[], disable_tqdm=not show_progress, dataloader_num_workers=0,
+    )
+    optimizers = (None, None)
+    if cfg.optimizer == "sgd":
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizers = (torch.optim.SGD(trainable, lr=args.learning_rate, momentum=0.9,
+                                      weight_decay=cfg.weight_decay), None)
+    loss_fn = None
+    if cfg.class_weights:
+        # Inverse class frequency, scaled so that a balanced dataset gets weight 1 for every class.
+        per_class = np.bincount(np.asarray(data["train"]["label"]), minlength=len(names))
+        weights = torch.tensor(per_class.sum() / (len(names) * np.maximum(per_class, 1)), dtype=torch.float)
+        reporter.info(class_weights=dict(zip(names, weights.tolist())))
+
+        def loss_fn(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device))
+
+    callback = RegistryCallback(reporter, cfg.batch_size, throughput_name="examples_per_second", perplexity=False)
+    callbacks = [callback]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if cfg.method == "adalora":
+        callbacks.append(AdaLoraBudget(model))
+    trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded[eval_split],
+                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+                      compute_metrics=accuracy_and_f1, callbacks=callbacks, optimizers=optimizers,
+                      compute_loss_func=loss_fn)
+    if not show_progress:
+        trainer.remove_callback(PrinterCallback)
+
+    # --- train (the best checkpoint is loaded at the end) --------------------------------
+    resume_from = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    if resume_from is None:
+        trainer.evaluate()  # the untrained classifier: the curves' starting point at step 0
+    trainer.train(resume_from_checkpoint=resume_from)
+    reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric)
+
+    # --- what fine-tuning bought: the score split, beside two baselines -------------------
+    reporter.log(f"scoring the {score_split} split and computing baselines")
+    prediction = trainer.predict(encoded[score_split])
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    scored = data[score_split]
+    test_metrics = classification_report(scored["label"], np.asarray(logits).argmax(-1), names)
+    encoder = AutoModel.from_pretrained(base).to(device)
+    baselines = {
+        "majority": majority_baseline(data["train"]["label"], scored["label"], names),
+        "linear_probe": linear_probe_baseline(encoder, tokenizer, split_columns(data["train"]),
+                                              split_columns(scored), names, cfg.max_seq_length, cfg.seed),
+    }
+    del encoder
+    reporter.metrics(trainer.state.global_step, {f"{score_split}_accuracy": test_metrics["accuracy"],
+                                                 f"{score_split}_f1": test_metrics["f1"]})
+
+    # --- save ----------------------------------------------------------------------------
+    model_dir = run_dir / "model"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    save_classifier(trainer.model, tokenizer, model_dir, method=cfg.method, base_model=str(base), id2label=id2label,
+                    adapter_size=cfg.adapter_size)
+    size = artefact_bytes(model_dir)
+    status = "stopped" if callback.stopped_by_user else "completed"
+    reporter.info(test_metrics=test_metrics, baselines=baselines, score_split=score_split, artifact_bytes=size)
+    reporter.progress(trainer.state.global_step)
+    reporter.log(f"{status} at step {trainer.state.global_step}: {score_split} accuracy {test_metrics['accuracy']:.4f}, "
+                 f"macro-F1 {test_metrics['f1']:.4f} (majority {baselines['majority']['accuracy']:.4f}, "
+                 f"linear probe {baselines['linear_probe']['accuracy']:.4f}); {size / 1e6:.2f} MB saved")
+    return {"status": status, "step": trainer.state.global_step, "model_dir": str(model_dir)}

@@ -1,0 +1,157 @@
+"""Fine-tuning through the real Trainer, every method, on a tiny model pretrained here with MLM (so its
+classifier starts with a fresh, untrained pooler: the trap the saved artefacts must survive).
+
+For each method: the run completes, scores the held-out split beside the two baselines, saves the method's
+standard layout, and the saved artefacts reload (in the app, and with plain transformers + peft) to identical
+logits whatever the random seed, reproducing the recorded score exactly."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import DATA, TINY_RUN, wait_for
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from pretrain_studio.config import METHODS
+from pretrain_studio.data.labelled import load_labelled
+from pretrain_studio.model_store import load_classifier, predict_proba
+from pretrain_studio.studio import Studio, StudioError
+
+FINETUNE_RUN = {"max_steps": 12, "eval_steps": 4, "logging_steps": 2, "batch_size": 16, "max_seq_length": 48,
+                "seed": 3, "lora_r": 4, "adapter_size": 16, "top_layers": 1, "adalora_init_r": 6,
+                "adalora_target_r": 2}
+
+
+def finished(studio, run_id):
+    status = studio.run_status(run_id)
+    return status if status["status"] not in ("queued", "running") else None
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, wikitext_slice):
+    root = tmp_path_factory.mktemp("finetune")
+    studio = Studio(root / "workspace")
+    corpus = studio.upload_corpus([wikitext_slice], "wiki")
+    base = studio.start_pretraining({**TINY_RUN, "corpus_id": corpus["corpus_id"], "max_steps": 20})
+    wait_for(lambda: finished(studio, base["run_id"]), timeout=300, message="the base pretraining run")
+    train, dev = root / "sst.train", root / "sst.dev"
+    train.write_bytes(b"".join((DATA / "sst2" / "stsa.binary.train").read_bytes().splitlines(True)[:300]))
+    dev.write_bytes(b"".join((DATA / "sst2" / "stsa.binary.dev").read_bytes().splitlines(True)[:120]))
+    dataset = studio.upload_dataset("sst slice", train, validation_file=dev)
+    yield studio, base["run_id"], dataset
+    studio.close()
+
+
+@pytest.fixture(scope="module")
+def runs(setup):
+    """One run per method, all queued at once (they run one after another)."""
+    studio, base, dataset = setup
+    launched = {m: studio.start_finetuning({**FINETUNE_RUN, "dataset_id": dataset["dataset_id"], "base_model": base,
+                                            "method": m})["run_id"] for m in METHODS}
+    return {m: wait_for(lambda: finished(studio, run_id), timeout=600, message=f"{m} run")
+            for m, run_id in launched.items()}
+
+
+def logits_of(model, tokenizer, texts):
+    return predict_proba(tokenizer, model, texts).numpy()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_trains_scores_and_reloads_to_identical_logits(setup, runs, method):
+    studio, _, _ = setup
+    status = runs[method]
+    assert status["status"] == "completed", status["error"]
+    info, metrics = status["info"], status["test_metrics"]
+    assert status["step"] == FINETUNE_RUN["max_steps"]
+    assert 0 < info["trainable_parameters"] <= info["total_parameters"]
+    if method != "full":
+        assert info["trainable_share"] < 1.0
+    assert set(status["baselines"]) == {"majority", "linear_probe"}
+    names = {m["name"] for m in studio.run_metrics(status["run_id"])}
+    assert {"train_loss", "eval_loss", "eval_accuracy", "eval_f1"} <= names
+    assert info["artifact_bytes"] > 0
+
+    folder = studio.workspace.run_dir(status["run_id"]) / "model"
+    data = load_labelled(studio.registry.get_dataset(status["dataset_id"])["path"])[info["score_split"]]
+    texts = list(data["text"])
+    torch.manual_seed(0)
+    tokenizer, first, _ = load_classifier(folder)
+    torch.manual_seed(1)  # anything left unsaved (a fresh pooler, a fresh head) would now come out different
+    _, second, _ = load_classifier(folder)
+    a, b = logits_of(first, tokenizer, texts), logits_of(second, tokenizer, texts)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    # The saved model is the one that was scored: the recorded accuracy is reproduced exactly.
+    assert (a.argmax(1) == np.asarray(data["label"])).mean() == pytest.approx(metrics["accuracy"], abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["full", "top_layers", "lora", "adalora", "ia3"])
+def test_artefacts_load_with_plain_transformers_and_peft(setup, runs, method):
+    from peft import PeftModel
+
+    studio, _, _ = setup
+    folder = studio.workspace.run_dir(runs[method]["run_id"]) / "model"
+    described = json.loads((folder / "studio_model.json").read_text())
+    id2label = {int(k): v for k, v in described["id2label"].items()}
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if (folder / "adapter_config.json").exists():
+        torch.manual_seed(123)
+        base = AutoModelForSequenceClassification.from_pretrained(described["base_model"], num_labels=len(id2label),
+                                                                  id2label=id2label)
+        plain = PeftModel.from_pretrained(base, folder).eval()
+    else:
+        assert method in ("full", "top_layers")
+        plain = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    _, ours, _ = load_classifier(folder)
+    texts = ["a gripping , beautifully made film", "dull and lifeless from start to finish"]
+    np.testing.assert_allclose(logits_of(plain, tokenizer, texts), logits_of(ours, tokenizer, texts), atol=1e-6)
+
+
+def test_methods_train_what_they_promise(runs):
+    share = {m: runs[m]["info"]["trainable_share"] for m in METHODS}
+    assert share["full"] == 1.0
+    assert share["ia3"] < share["lora"] < share["full"]
+    assert share["adapter"] < share["full"] and share["top_layers"] < share["full"]
+    assert runs["lora"]["info"]["artifact_bytes"] < runs["full"]["info"]["artifact_bytes"] / 2
+
+
+def test_classify_and_predict_file(setup, runs, tmp_path):
+    studio, _, _ = setup
+    run_id = runs["lora"]["run_id"]
+    answer = studio.classify(run_id, "a charming and funny film")
+    assert answer["label"] in ("0", "1")
+    assert sum(answer["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+    labelled = tmp_path / "check.csv"
+    rows = [("a moving , wonderful story", "1"), ("a tedious mess", "0"), ("great acting", "1")]
+    labelled.write_text("text,label\n" + "".join(f'"{t}",{l}\n' for t, l in rows))
+    result = studio.predict_file(run_id, labelled)
+    assert result["rows"] == 3 and 0 <= result["metrics"]["accuracy"] <= 1
+    assert len(result["misclassified"]) == round(3 * (1 - result["metrics"]["accuracy"]))
+    written = (tmp_path.parent / "x").exists() or open(result["file"]).read()
+    assert "predicted" in written and "p_0" in written and "p_1" in written
+
+
+def test_finetuning_a_finetuned_lora_run(setup, runs):
+    studio, _, dataset = setup
+    child = studio.start_finetuning({**FINETUNE_RUN, "max_steps": 4, "dataset_id": dataset["dataset_id"],
+                                     "base_model": runs["lora"]["run_id"], "method": "full"})
+    status = wait_for(lambda: finished(studio, child["run_id"]), timeout=300, message="child run")
+    assert status["status"] == "completed", status["error"]
+    assert status["parent_id"] == runs["lora"]["run_id"]
+
+
+@pytest.mark.parametrize("values, field_name", [
+    ({"method": "prefix"}, "method"),
+    ({"lora_r": 0}, "lora_r"),
+    ({"lora_target_modules": "nonexistent_proj"}, "lora_target_modules"),
+    ({"learning_rate": -1}, "learning_rate"),
+    ({"top_layers": 0, "method": "top_layers"}, "top_layers"),
+    ({"max_seq_length": 100000}, "max_seq_length"),
+])
+def test_bad_finetuning_settings_are_refused_naming_the_field(setup, values, field_name):
+    studio, base, dataset = setup
+    before = len(studio.list_runs())
+    config = {**FINETUNE_RUN, "dataset_id": dataset["dataset_id"], "base_model": base, **values}
+    with pytest.raises(StudioError, match=field_name):
+        studio.start_finetuning(config)
+    assert len(studio.list_runs()) == before
