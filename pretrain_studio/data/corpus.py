@@ -26,7 +26,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import uuid
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,8 +34,19 @@ from pathlib import Path
 import datasets
 import pyarrow as pa
 
-from .readers import (CorpusError, Source, choose_encoding, file_errors, open_text, read_delimited, read_jsonl,
-                      read_lines, read_paragraphs, read_parquet)
+from .readers import (
+    CorpusError,
+    Source,
+    choose_encoding,
+    file_errors,
+    open_text,
+    publish,
+    read_delimited,
+    read_jsonl,
+    read_lines,
+    read_paragraphs,
+    read_parquet,
+)
 
 __all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "preview_rows"]
 
@@ -128,7 +138,7 @@ def ingest_corpus(
         # A sibling of dest, so the final rename stays on one filesystem and is atomic.
         work_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
         stats = _build_dataset(sources, work_dir, txt_mode, text_column, min_chars)
-        _publish(work_dir / "dataset", dest)
+        publish(work_dir / "dataset", dest)
         return stats
     except CorpusError:
         raise
@@ -248,19 +258,6 @@ def _build_dataset(
     return collector.stats(files=[s.name for s in sources], encodings=encodings)
 
 
-def _publish(built: Path, dest: Path) -> None:
-    """Move the finished dataset to dest, replacing an earlier corpus only once the new one exists."""
-    if not dest.exists():
-        built.rename(dest)
-        return
-    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
-    dest.rename(old)
-    try:
-        built.rename(dest)
-    except BaseException:
-        old.rename(dest)  # put the previous corpus back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _ingest_file(

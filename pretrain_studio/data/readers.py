@@ -267,3 +267,19 @@ def _pick_column(name: str, columns: list[str], text_column: str | None) -> str:
     raise CorpusError(
         f"{name}: no column named 'text'; choose the text column from the available columns: {available}"
     )
+
+
+def publish(built: Path, dest: Path) -> None:
+    """Move a finished dataset folder to dest, replacing an earlier one only once the new one is in place.
+    Shared by corpus and labelled-dataset ingestion: all or nothing, never a half-written folder at dest."""
+    if not dest.exists():
+        built.rename(dest)
+        return
+    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
+    dest.rename(old)
+    try:
+        built.rename(dest)
+    except BaseException:
+        old.rename(dest)  # put the previous one back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
