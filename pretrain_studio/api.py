@@ -58,9 +58,59 @@ def register_api(studio: Studio) -> None:
         """Top-k answers for each mask token in text: [[{token, score, sequence}, ...] per mask]. model: a run id."""
         return studio.fill_mask(model, text, top_k)
 
-    def list_runs() -> list:
-        """Summaries of all runs, newest first."""
-        return studio.list_runs()
+    def list_runs(filters: dict | None = None) -> list:
+        """Summaries of runs, newest first. filters (optional): {kind, status, text, tag}. Each summary has
+        run_id, name, kind, method, base_model, data, status, step, max_steps, best_metric, elapsed_seconds,
+        created_at, tags, notes, ..."""
+        return studio.list_runs(filters or {})
+
+    def get_run(run_id: str) -> dict:
+        """A run's page: run_status fields plus tags, notes, final_metrics, files, checkpoints and lineage
+        {corpus, tokenizer, dataset, ancestors, descendants}."""
+        return studio.get_run(run_id)
+
+    def compare_runs(run_ids: list[str]) -> dict:
+        """{runs, differing_settings: {setting: {run_id: value}}, final_metrics: {run_id: {metric: value}}}."""
+        return studio.compare_runs(run_ids)
+
+    def rename_run(run_id: str, name: str) -> dict:
+        """{run_id, name}"""
+        return studio.rename_run(run_id, name)
+
+    def tag_run(run_id: str, tags: list[str], notes: str | None = None) -> dict:
+        """Set a run's tags (replacing them) and, when given, its notes. Returns {run_id, tags, notes}."""
+        return studio.tag_run(run_id, tags, notes)
+
+    def delete_run(run_id: str, force: bool = False) -> dict:
+        """Delete a run and its files. A run that other runs were built on is refused unless force is true."""
+        return studio.delete_run(run_id, force)
+
+    def cancel_run(run_id: str) -> dict:
+        """End a running or queued run as `cancelled`, keeping no checkpoint. Returns {run_id, status}."""
+        return studio.cancel_run(run_id)
+
+    def resume_run(run_id: str, overrides: dict | None = None) -> dict:
+        """Queue a stopped, interrupted or failed run again from its newest complete checkpoint; overrides may
+        raise max_steps or num_epochs. Returns {run_id, status, from_checkpoint}."""
+        return studio.resume_run(run_id, overrides or {})
+
+    def queue() -> list:
+        """Queued runs in the order they will run."""
+        return studio.queue()
+
+    def move_in_queue(run_id: str, position: int) -> list:
+        """Move a queued run to a position (0 = next); returns the new queue."""
+        return studio.move_in_queue(run_id, position)
+
+    def enqueue_sweep(config: dict, grid: dict) -> list:
+        """Queue one run per combination of up to two settings, e.g. grid {"lora_r": [4, 8, 16],
+        "learning_rate": [5e-4, 1e-3]} over a pretraining or fine-tuning config. Returns [run_id, ...]."""
+        return studio.enqueue_sweep(config, grid)
+
+    def export_run(run_id: str, merged: bool = False) -> FileData:
+        """A zip of the run: model or adapter folder with tokenizer, config.json, metrics.csv, a model card
+        (README.md) and the CLI command; merged=true adds a merged model for LoRA-style runs."""
+        return FileData(path=studio.export_run(run_id, merged))
 
     def upload_dataset(name: str, train_file: FileData, text_column: str = "", label_column: str = "",
                        validation_file: FileData | None = None, test_file: FileData | None = None,
@@ -96,5 +146,6 @@ def register_api(studio: Studio) -> None:
 
     for fn in (upload_corpus, list_corpora, start_pretraining, tokenizer_report, run_status, run_metrics, stop_run,
                fill_mask, list_runs, upload_dataset, list_datasets, start_finetuning, parameter_report, classify,
-               predict_file):
+               predict_file, get_run, compare_runs, rename_run, tag_run, delete_run, cancel_run, resume_run, queue,
+               move_in_queue, enqueue_sweep, export_run):
         gr.api(user_errors(fn), api_name=fn.__name__)

@@ -4,7 +4,10 @@
     pretrain-studio pretrain --corpus FILE [FILE ...] [--model-size tiny --max-steps 200 ...]
     pretrain-studio finetune --train FILE [--validation FILE --test FILE] --base-model RUN_OR_FOLDER --method lora ...
     pretrain-studio run runs/<run_id>/config.json     # replay a run's saved settings (either kind)
-    pretrain-studio runs                               # table of runs
+    pretrain-studio runs [--kind K --status S --text T]   # table of runs
+    pretrain-studio resume RUN_ID [--max-steps N | --num-epochs E]   # continue from the newest checkpoint
+    pretrain-studio export RUN_ID [--merged] [--output FILE.zip]
+    pretrain-studio delete RUN_ID [--force] [--yes]
 
 `pretrain` and `run` train in the foreground with a progress bar and record
 the run in the same workspace registry the app uses. Bad input prints one
@@ -14,8 +17,10 @@ line naming the problem and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from .config import FinetuneConfig, PretrainConfig, field_docs
 
@@ -76,7 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workspace(run)
 
     runs = sub.add_parser("runs", help="list runs")
+    runs.add_argument("--kind", choices=["pretrain", "finetune"], help="only this kind")
+    runs.add_argument("--status", help="only this status (queued, running, completed, stopped, failed, ...)")
+    runs.add_argument("--text", help="only runs whose name, id, tags or notes contain this")
     _add_workspace(runs)
+
+    resume = sub.add_parser("resume", help="continue a stopped, interrupted or failed run in the foreground")
+    resume.add_argument("run_id")
+    resume.add_argument("--max-steps", type=int, default=None, help="raise the run's max steps")
+    resume.add_argument("--num-epochs", type=float, default=None, help="raise the run's epochs")
+    _add_workspace(resume)
+
+    export = sub.add_parser("export", help="zip a run: model, config, metrics, model card, command")
+    export.add_argument("run_id")
+    export.add_argument("--merged", action="store_true", help="also a merged model (LoRA, AdaLoRA, IA3 runs)")
+    export.add_argument("--output", default=None, help="where to put the zip (default: workspace/exports/)")
+    _add_workspace(export)
+
+    delete = sub.add_parser("delete", help="delete a run and its files")
+    delete.add_argument("run_id")
+    delete.add_argument("--force", action="store_true", help="even if other runs were built on it")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _add_workspace(delete)
     return parser
 
 
@@ -94,7 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     studio = Studio(args.workspace, start_worker=False)
     try:
         if args.command == "runs":
-            print_runs(studio.list_runs())
+            print_runs(studio.list_runs({"kind": args.kind, "status": args.status, "text": args.text}))
+            return 0
+        if args.command == "resume":
+            overrides = {"max_steps": args.max_steps, "num_epochs": args.num_epochs}
+            return resume_foreground(studio, args.run_id, overrides)
+        if args.command == "export":
+            path = Path(studio.export_run(args.run_id, merged=args.merged))
+            if args.output:
+                path = Path(shutil.move(str(path), args.output))
+            print(f"exported {args.run_id} to {path}")
+            return 0
+        if args.command == "delete":
+            run = studio.run_status(args.run_id)
+            if not args.yes and input(f"delete run {args.run_id} ({run['name']}) and its files? [y/N] ").strip().lower() \
+                    not in ("y", "yes"):
+                print("not deleted")
+                return 1
+            result = studio.delete_run(args.run_id, force=args.force)
+            print(f"deleted {result['run_id']}")
             return 0
         if args.command == "pretrain":
             corpus = studio.upload_corpus(args.corpus, args.corpus_name, txt_mode=args.txt_mode,
@@ -127,12 +171,29 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def resume_foreground(studio, run_id: str, overrides: dict) -> int:
+    """Resume through the registry's queue entry, but train here, in the foreground."""
+    from .jobs import execute_run
+
+    result = studio.resume_run(run_id, overrides)
+    claimed = studio.registry.claim_next_queued_id(run_id)
+    if claimed is None:
+        print(f"error: run {run_id} was taken by another worker", file=sys.stderr)
+        return 2
+    print(f"run {run_id}: resuming from {result['from_checkpoint'] or 'the start (no complete checkpoint)'}")
+    return report_foreground(studio, run_id, execute_run(studio.workspace, claimed, show_progress=True))
+
+
 def train_foreground(studio, values: dict) -> int:
     from .jobs import execute_run
 
     run_id = studio.create_foreground_run(values)
     print(f"run {run_id}: training in the foreground (folder {studio.workspace.run_dir(run_id)})")
     status = execute_run(studio.workspace, studio.registry.get_run(run_id), show_progress=True)
+    return report_foreground(studio, run_id, status)
+
+
+def report_foreground(studio, run_id: str, status: str) -> int:
     run = studio.registry.get_run(run_id)
     metrics = studio.registry.metrics_since(run_id)
     last = {m["name"]: m["value"] for m in metrics}

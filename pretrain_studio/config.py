@@ -24,6 +24,8 @@ MODEL_PRESETS: dict[str, tuple[int, int]] = {
 }
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Trackers the Trainer can also report to -> the Python package each needs.
+TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio"}
 TXT_MODES = ("lines", "paragraphs")
 
 
@@ -50,6 +52,15 @@ class JobConfig:
     """JSON round trip shared by the job configs (plain dataclasses that set `kind`)."""
 
     kind = ""
+
+    def trackers(self) -> list[str]:
+        """The `report_to` trackers as a list (the Trainer's `report_to`)."""
+        return [t.strip() for t in getattr(self, "report_to", "").split(",") if t.strip()]
+
+    def check_trackers(self) -> None:
+        for tracker in self.trackers():
+            if tracker not in TRACKERS:
+                raise ConfigError("report_to", f"unknown tracker {tracker!r}; choose from {', '.join(TRACKERS)}")
 
     # --- JSON round trip ------------------------------------------------------
 
@@ -131,6 +142,8 @@ class PretrainConfig(JobConfig):
     """auto, cpu or cuda:N."""
     precision: str = "fp32"
     """fp32, bf16 or fp16 (fp16 needs CUDA; bf16 needs a CPU or GPU that supports it)."""
+    report_to: str = ""
+    """Also report to these trackers, comma-separated: tensorboard, mlflow, trackio (when installed)."""
 
     kind = "pretrain"
 
@@ -164,6 +177,7 @@ class PretrainConfig(JobConfig):
             raise ConfigError("precision", f"choose one of {', '.join(PRECISIONS)}")
         if not (self.device in ("auto", "cpu") or (self.device.startswith("cuda") and _cuda_index_ok(self.device))):
             raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
+        self.check_trackers()
         return self
 
 
@@ -246,6 +260,8 @@ class FinetuneConfig(JobConfig):
     """auto, cpu or cuda:N."""
     precision: str = "fp32"
     """fp32, bf16 or fp16 (fp16 needs CUDA)."""
+    report_to: str = ""
+    """Also report to these trackers, comma-separated: tensorboard, mlflow, trackio (when installed)."""
 
     kind = "finetune"
 
@@ -306,6 +322,7 @@ class FinetuneConfig(JobConfig):
             raise ConfigError("precision", f"choose one of {', '.join(PRECISIONS)}")
         if not (self.device in ("auto", "cpu") or (self.device.startswith("cuda") and _cuda_index_ok(self.device))):
             raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
+        self.check_trackers()
         return self
 
 

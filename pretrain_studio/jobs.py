@@ -10,6 +10,7 @@ the registry, a closed browser tab changes nothing, and after a crash
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import traceback
@@ -59,6 +60,9 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
                                  "upload it again")
             result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress)
         status = result["status"]
+        if status == "cancelled":  # cancel keeps nothing: no checkpoints, no model
+            for folder in ("checkpoints", "model", "data"):
+                shutil.rmtree(run_dir / folder, ignore_errors=True)
         registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
     except Exception as exc:  # any failure ends this run honestly; the worker carries on
         reporter.log("".join(traceback.format_exception(exc)).rstrip())

@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS runs (
     max_steps INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
-    info_json TEXT NOT NULL DEFAULT '{}'
+    info_json TEXT NOT NULL DEFAULT '{}',
+    tags_json TEXT NOT NULL DEFAULT '[]',
+    notes TEXT NOT NULL DEFAULT '',
+    queue_pos REAL
 );
 CREATE TABLE IF NOT EXISTS metrics (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -63,10 +66,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     time REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
+CREATE INDEX IF NOT EXISTS metrics_by_name ON metrics(run_id, name, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
 """
 
-# Run states (DESIGN.md): queued -> running -> completed | stopped | failed | interrupted.
+# Run states (DESIGN.md): queued -> running -> completed | stopped | failed | interrupted | cancelled.
+# What a running run was asked to do (runs.stop_requested): end and keep a checkpoint, or end and discard.
+STOP, CANCEL = 1, 2
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("completed", "stopped", "failed", "interrupted", "cancelled")
 
@@ -185,14 +192,23 @@ class Registry:
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # no other worker may claim between SELECT and UPDATE
             row = db.execute(
-                "SELECT id FROM runs WHERE status = 'queued' AND device = ? ORDER BY created_at, rowid LIMIT 1",
+                "SELECT id FROM runs WHERE status = 'queued' AND device = ?"
+                " ORDER BY COALESCE(queue_pos, created_at), created_at, rowid LIMIT 1",
                 (device,),
             ).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE runs SET status = 'running', started_at = ?, error = NULL WHERE id = ?",
-                       (time.time(), row["id"]))
+            db.execute("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), error = NULL,"
+                       " finished_at = NULL, stop_requested = 0 WHERE id = ?", (time.time(), row["id"]))
         return self.get_run(row["id"])
+
+    def claim_next_queued_id(self, run_id: str) -> dict | None:
+        """Atomically move one given queued run to running (the CLI's `resume` trains it itself)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            changed = db.execute("UPDATE runs SET status = 'running', error = NULL, finished_at = NULL,"
+                                 " stop_requested = 0 WHERE id = ? AND status = 'queued'", (run_id,)).rowcount
+        return self.get_run(run_id) if changed else None
 
     def queued_devices(self) -> list[str]:
         with self._connect() as db:
@@ -211,13 +227,44 @@ class Registry:
             )
         return ids
 
-    def request_stop(self, run_id: str) -> None:
-        self.update_run(run_id, stop_requested=1)
+    def request_stop(self, run_id: str, mode: int = STOP) -> None:
+        self.update_run(run_id, stop_requested=mode)
 
-    def stop_requested(self, run_id: str) -> bool:
+    def stop_requested(self, run_id: str) -> int:
+        """0 = carry on, STOP = save a checkpoint and end, CANCEL = end without keeping anything."""
         with self._connect() as db:
             row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return bool(row and row["stop_requested"])
+        return int(row["stop_requested"]) if row else 0
+
+    # --- queue order, names, tags, deletion -------------------------------------------
+
+    def queue(self) -> list[dict]:
+        """Queued runs in the order they will run."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE status = 'queued' ORDER BY COALESCE(queue_pos, created_at),"
+                              " created_at").fetchall()
+        return [_run_dict(r) for r in rows]
+
+    def set_queue_order(self, run_ids: list[str]) -> None:
+        """Give queued runs consecutive positions in this order (others keep their place after them)."""
+        with self._connect() as db:
+            for position, run_id in enumerate(run_ids):
+                db.execute("UPDATE runs SET queue_pos = ? WHERE id = ? AND status = 'queued'", (position, run_id))
+
+    def dependents(self, run_id: str) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE parent_id = ? ORDER BY created_at", (run_id,)).fetchall()
+        return [_run_dict(r) for r in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def delete_metrics_after(self, run_id: str, step: int) -> int:
+        """On resume from a checkpoint at `step`: the steps after it will be trained again, so their rows go."""
+        with self._connect() as db:
+            return db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step)).rowcount
 
     # --- metrics --------------------------------------------------------------
 
@@ -229,6 +276,23 @@ class Registry:
                 [(run_id, step, name, float(value), now) for name, value in values.items()],
             )
             db.execute("UPDATE runs SET step = MAX(step, ?) WHERE id = ?", (step, run_id))
+
+    def final_metrics(self, run_ids: list[str] | None = None) -> dict[str, dict[str, dict]]:
+        """Per run and metric name: the last, lowest and highest value (one query for the whole runs table)."""
+        where, args = "", ()
+        if run_ids is not None:
+            where = f"WHERE run_id IN ({','.join('?' * len(run_ids))})"
+            args = tuple(run_ids)
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT run_id, name, MIN(value) AS low, MAX(value) AS high,"
+                f" (SELECT value FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.name = m.name"
+                f"  ORDER BY id DESC LIMIT 1) AS last"
+                f" FROM metrics m {where} GROUP BY run_id, name", args).fetchall()
+        out: dict[str, dict[str, dict]] = {}
+        for r in rows:
+            out.setdefault(r["run_id"], {})[r["name"]] = {"last": r["last"], "min": r["low"], "max": r["high"]}
+        return out
 
     def metrics_since(self, run_id: str, after_id: int = 0) -> list[dict]:
         """Metric rows with id > after_id, oldest first: pollers pass the last id they saw."""
@@ -243,8 +307,10 @@ class Registry:
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Workspaces made by an older version lack newer columns; add them in place (data is kept)."""
     present = {r["name"] for r in db.execute("PRAGMA table_info(runs)").fetchall()}
-    if "dataset_id" not in present:
-        db.execute("ALTER TABLE runs ADD COLUMN dataset_id TEXT")
+    for column, declaration in (("dataset_id", "TEXT"), ("tags_json", "TEXT NOT NULL DEFAULT '[]'"),
+                                ("notes", "TEXT NOT NULL DEFAULT ''"), ("queue_pos", "REAL")):
+        if column not in present:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
 
 
 def _dataset_dict(row: sqlite3.Row) -> dict:
@@ -264,5 +330,5 @@ def _run_dict(row: sqlite3.Row) -> dict:
     data = dict(row)
     data["config"] = json.loads(data.pop("config_json"))
     data["info"] = json.loads(data.pop("info_json"))
-    data["stop_requested"] = bool(data["stop_requested"])
+    data["tags"] = json.loads(data.pop("tags_json"))
     return data

@@ -17,6 +17,7 @@ from .data.corpus import CorpusError, ingest_corpus, load_corpus, preview_rows
 from .jobs import JobRunner, read_log_tail, resolve_model_dir
 from .registry import new_id
 from .studio_finetune import FinetuneDesk, StudioError
+from .studio_runs import RunsDesk
 from .workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -27,7 +28,7 @@ SAMPLE_DATASET_NAME = "Sample: who wrote it? (Austen, Chesterton, Melville)"
 REPORT_SAMPLE_DOCS = 2000  # documents used for the pre-launch tokenizer report
 
 
-class Studio(FinetuneDesk):
+class Studio(RunsDesk, FinetuneDesk):
     """One workspace, its registry and its background job runner."""
 
     def __init__(self, root: str | Path | None = None, start_worker: bool = True):
@@ -35,6 +36,7 @@ class Studio(FinetuneDesk):
         self.registry = self.workspace.registry
         self.runner = JobRunner(self.workspace)
         self.interrupted_at_start: list[str] = []
+        self.worker_enabled = start_worker  # the CLI trains in the foreground and must not start a worker
         if start_worker:
             self.interrupted_at_start = self.runner.recover()
             self.runner.start()
@@ -102,6 +104,13 @@ class Studio(FinetuneDesk):
             check_precision(cfg.precision, resolve_device(cfg.device))
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
+        import importlib.util
+
+        from .config import TRACKERS
+
+        for tracker in cfg.trackers():
+            if importlib.util.find_spec(TRACKERS[tracker]) is None:
+                raise StudioError(f"report_to: {tracker} is not installed (pip install {TRACKERS[tracker]})")
 
     def start_pretraining(self, values: dict) -> dict:
         """Validate, queue, and return at once: {run_id, status}."""
@@ -111,8 +120,7 @@ class Studio(FinetuneDesk):
         from .training.pretrain import resolve_device
 
         run_id = self._create_run(cfg, resolve_device(cfg.device))
-        run = self.registry.get_run(run_id)
-        self.runner.wake(run["device"])
+        self.wake_worker(self.registry.get_run(run_id)["device"])
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
 
     def create_foreground_run(self, values: dict) -> str:
@@ -121,6 +129,10 @@ class Studio(FinetuneDesk):
         from .training.pretrain import resolve_device
 
         return self._create_run(cfg, resolve_device(cfg.device), status="running")
+
+    def wake_worker(self, device: str) -> None:
+        if self.worker_enabled:
+            self.runner.wake(device)
 
     def _create_run(self, cfg, device: str, status: str = "queued") -> str:
         run_id = new_id("run")
@@ -156,9 +168,6 @@ class Studio(FinetuneDesk):
         return tokenizer_report(tokenizer, sample, cfg.max_seq_length)
 
     # --- runs -----------------------------------------------------------------------
-
-    def list_runs(self) -> list[dict]:
-        return [run_summary(run) for run in self.registry.list_runs()]
 
     def run_status(self, run_id: str) -> dict:
         run = self._run(run_id)

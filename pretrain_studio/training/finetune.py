@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments)
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..config import ConfigError, FinetuneConfig
 from ..data.labelled import load_labelled
@@ -28,6 +27,7 @@ from .classification_metrics import (accuracy_and_f1, classification_report, lin
                                      majority_baseline)
 from .peft_methods import apply_method, count_parameters
 from .pretrain import check_precision, resolve_device
+from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .reporting import RegistryCallback, RunReporter
 
 
@@ -138,7 +138,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
         logging_steps=cfg.logging_steps, logging_nan_inf_filter=False,
         seed=cfg.seed, use_cpu=device == "cpu",
         bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16",
-        report_to=[], disable_tqdm=not show_progress, dataloader_num_workers=0,
+        report_to=cfg.trackers(), disable_tqdm=not show_progress, dataloader_num_workers=0,
     )
     optimizers = (None, None)
     if cfg.optimizer == "sgd":
@@ -170,10 +170,17 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
         trainer.remove_callback(PrinterCallback)
 
     # --- train (the best checkpoint is loaded at the end) --------------------------------
-    resume_from = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
-    if resume_from is None:
+    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
+    if resume_from is not None:
+        # The steps after the checkpoint are trained again: their old points leave the curves.
+        reporter.rewind(checkpoint_step(resume_from))
+        reporter.log(f"resuming from {resume_from.name}")
+    else:
         trainer.evaluate()  # the untrained classifier: the curves' starting point at step 0
-    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if callback.cancelled:
+        reporter.log(f"cancelled at step {trainer.state.global_step}")
+        return {"status": "cancelled", "step": trainer.state.global_step}
     reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric)
 
     # --- what fine-tuning bought: the score split, beside two baselines -------------------

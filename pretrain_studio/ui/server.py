@@ -22,9 +22,10 @@ def serve(host: str = "127.0.0.1", port: int = 7860, workspace: str | None = Non
     # so exposing it on a network is an explicit choice (--host 0.0.0.0).
     app.queue(default_concurrency_limit=8)
     print(f"Pretrain Studio: workspace {studio.workspace.root}")
-    # Only the predictions folder is served as files (API clients download predict_file's CSV from it).
-    predictions = studio.workspace.root / "predictions"
-    predictions.mkdir(exist_ok=True)
+    # Only these folders are served as files: API clients download predictions and exported zips from them.
+    served = [studio.workspace.root / "predictions", studio.workspace.root / "exports"]
+    for folder in served:
+        folder.mkdir(exist_ok=True)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True,
-               footer_links=["api"], allowed_paths=[str(predictions)])
+               footer_links=["api"], allowed_paths=[str(f) for f in served])
     return app, studio

@@ -155,3 +155,22 @@ def test_bad_finetuning_settings_are_refused_naming_the_field(setup, values, fie
     with pytest.raises(StudioError, match=field_name):
         studio.start_finetuning(config)
     assert len(studio.list_runs()) == before
+
+
+def test_export_with_merged_model_loads_with_plain_transformers(setup, runs, tmp_path):
+    import zipfile
+
+    studio, _, _ = setup
+    run_id = runs["lora"]["run_id"]
+    with zipfile.ZipFile(studio.export_run(run_id, merged=True)) as archive:
+        archive.extractall(tmp_path)
+    root = tmp_path / run_id
+    merged = AutoModelForSequenceClassification.from_pretrained(root / "merged").eval()
+    tokenizer = AutoTokenizer.from_pretrained(root / "merged")
+    _, adapter_model, _ = load_classifier(root / "model")
+    texts = ["a gripping , beautifully made film", "dull and lifeless from start to finish"]
+    np.testing.assert_allclose(logits_of(merged, tokenizer, texts), logits_of(adapter_model, tokenizer, texts),
+                               atol=1e-5)
+    assert "accuracy" in (root / "README.md").read_text()
+    with pytest.raises(StudioError, match="merge"):
+        studio.export_run(runs["full"]["run_id"], merged=True)

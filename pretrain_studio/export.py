@@ -1,0 +1,129 @@
+"""Export a run as a zip a user can take anywhere.
+
+    <run_id>/model/          the model or adapter folder with its tokenizer (standard Hugging Face layouts)
+    <run_id>/merged/         optional, LoRA-style runs: the adapter merged into a plain transformers model
+    <run_id>/config.json     the settings that ran
+    <run_id>/metrics.csv     every logged metric: step, name, value, time
+    <run_id>/README.md       a model card: data (with a fingerprint), settings, metrics, library versions
+    <run_id>/command.txt     the CLI command that reproduces the run
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import platform
+import shutil
+import tempfile
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "peft", "accelerate", "pretrain-studio")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def data_fingerprint(folder: str | Path) -> str:
+    """SHA-256 over the data files of a corpus or dataset folder (names and bytes, in a fixed order)."""
+    digest = hashlib.sha256()
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["step", "name", "value", "time"])
+    writer.writerows([(r["step"], r["name"], r["value"], r["time"]) for r in rows])
+    return out.getvalue()
+
+
+def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: dict, command: str,
+               merged: bool) -> str:
+    """README.md for the exported run."""
+    config = run["config"]
+    info = run["info"]
+    kind = "MLM pretraining" if run["kind"] == "pretrain" else f"text classification ({config.get('method')})"
+    lines = [f"# {run['name']}", "", f"Exported from Pretrain Studio: run `{run['id']}`, {kind}, "
+             f"status **{run['status']}** at step {run['step']}.", ""]
+    if data:
+        lines += ["## Data", "", f"- {data['kind']}: **{data['name']}** (`{data['id']}`)",
+                  f"- fingerprint (SHA-256 of its stored files): `{fingerprint}`", ""]
+    lines += ["## Settings", "", "| setting | value |", "|---|---|"]
+    lines += [f"| `{k}` | `{v}` |" for k, v in config.items()]
+    lines += ["", "## Final metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value:.6g} |" for name, value in sorted(finals.items())]
+    if info.get("test_metrics"):
+        tm, base = info["test_metrics"], info["baselines"]
+        lines += ["", f"On the {info.get('score_split', 'test')} split: accuracy {tm['accuracy']:.4f}, macro-F1 "
+                  f"{tm['f1']:.4f} (majority class {base['majority']['accuracy']:.4f}, linear probe "
+                  f"{base['linear_probe']['accuracy']:.4f})."]
+    if info.get("trainable_parameters"):
+        lines += ["", f"{info['trainable_parameters']:,} of {info['total_parameters']:,} parameters trained."]
+    lines += ["", "## How to load", ""]
+    if run["kind"] == "pretrain":
+        lines += ["```python", "from transformers import pipeline", 'fill = pipeline("fill-mask", model="model")',
+                  "```"]
+    else:
+        lines += ["`model/studio_model.json` names the method, the base model and the labels. Full and top-layer "
+                  "runs load with `AutoModelForSequenceClassification.from_pretrained(\"model\")`; peft runs with "
+                  "`PeftModel.from_pretrained(base, \"model\")` on the base model"
+                  + ("; `merged/` is a plain transformers model with the adapter merged in." if merged else ".")]
+    lines += ["", "## Reproduce", "", "```bash", command, "```", "", "## Library versions", ""]
+    lines += [f"- {name} {version}" for name, version in library_versions().items()]
+    return "\n".join(lines) + "\n"
+
+
+def merge_adapter(model_folder: Path, out: Path) -> None:
+    """A LoRA-style adapter merged into its base: a plain transformers folder."""
+    from .model_store import load_classifier
+
+    tokenizer, model, _ = load_classifier(model_folder)
+    if not hasattr(model, "merge_and_unload"):
+        raise ValueError("only LoRA, AdaLoRA and IA3 runs have an adapter to merge")
+    model.merge_and_unload().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def export_run(run: dict, run_dir: Path, out_dir: Path, *, data: dict | None, metrics: list[dict], finals: dict,
+               command: str, merged: bool = False) -> Path:
+    """Write `<out_dir>/<run_id>.zip` and return its path."""
+    model_folder = run_dir / "model"
+    if not model_folder.is_dir():
+        raise ValueError(f"run {run['id']} has no saved model to export (status: {run['status']})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = data_fingerprint(data["path"]) if data else None
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        staging = Path(tmp) / run["id"]
+        shutil.copytree(model_folder, staging / "model")
+        if merged:
+            merge_adapter(model_folder, staging / "merged")
+        (staging / "config.json").write_text(json.dumps(run["config"], indent=2) + "\n", encoding="utf-8")
+        (staging / "metrics.csv").write_text(metrics_csv(metrics), encoding="utf-8")
+        (staging / "README.md").write_text(model_card(run, data, fingerprint, finals, command, merged),
+                                           encoding="utf-8")
+        (staging / "command.txt").write_text(command + "\n", encoding="utf-8")
+        target = out_dir / f"{run['id']}.zip"
+        partial = target.with_suffix(".zip.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(staging.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(staging.parent))
+        partial.replace(target)  # never leave a half-written zip under the final name
+    return target
