@@ -63,3 +63,31 @@ def test_run_with_missing_or_broken_config(tmp_path):
     broken.write_text(json.dumps({"corpus_id": "x", "max_stepz": 3}))
     typo = cli("run", str(broken), workspace=tmp_path / "ws")
     assert typo.returncode == 2 and "max_stepz" in typo.stderr
+
+
+def test_resume_export_and_delete(tmp_path, wikitext_slice):
+    ws = tmp_path / "ws"
+    first = cli("pretrain", "--corpus", str(wikitext_slice), "--vocab-size", "1200", "--max-steps", "10",
+                "--save-steps", "5", "--max-seq-length", "64", "--batch-size", "8", "--eval-steps", "5", workspace=ws)
+    assert first.returncode == 0, first.stderr
+    registry = Registry(ws / "studio.db")
+    run_id = registry.list_runs()[0]["id"]
+    registry.update_run(run_id, status="interrupted")  # as a crash would leave it
+    resumed = cli("resume", run_id, "--max-steps", "14", workspace=ws)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from checkpoint-10" in resumed.stdout and "completed at step 14" in resumed.stdout
+    assert cli("resume", run_id, workspace=ws).returncode == 2  # completed runs are not resumable
+
+    out = tmp_path / "run.zip"
+    exported = cli("export", run_id, "--output", str(out), workspace=ws)
+    assert exported.returncode == 0, exported.stderr
+    import zipfile
+
+    assert f"{run_id}/model/model.safetensors" in zipfile.ZipFile(out).namelist()
+
+    listed = cli("runs", "--kind", "finetune", workspace=ws)
+    assert run_id not in listed.stdout
+    deleted = cli("delete", run_id, "--yes", workspace=ws)
+    assert deleted.returncode == 0, deleted.stderr
+    assert registry.get_run(run_id) is None and not (ws / "runs" / run_id).exists()
+    assert cli("delete", run_id, "--yes", workspace=ws).returncode == 2
