@@ -1,4 +1,4 @@
-"""Plotly figures for the UI: training curves, document lengths, fill-mask answers."""
+"""Plotly figures for the UI: training curves, run comparison, document lengths, fill-mask answers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,54 @@ def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple
     stride = len(points) / limit
     kept = [points[int(i * stride)] for i in range(limit - 1)]
     return kept + [points[-1]]
+
+
+COMPARE_POINTS = 1000  # per run in the compare chart: 5 runs x 2,000 steps draw as 5 x 1,000 points
+COMPARE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                   "#bcbd22", "#7f7f7f"]
+
+
+def ema(values: list[float], smoothing: float) -> list[float]:
+    """Exponential moving average with TensorBoard's debiasing: the first points are not pulled toward 0."""
+    if smoothing <= 0 or not values:
+        return list(values)
+    out, last, weight = [], 0.0, 0.0
+    for value in values:
+        last = smoothing * last + (1 - smoothing) * value
+        weight = smoothing * weight + (1 - smoothing)
+        out.append(last / weight)
+    return out
+
+
+def compare_figure(curves: dict[str, list[tuple[int, float]]], metric: str, smoothing: float = 0.0,
+                   log_y: bool = False) -> go.Figure:
+    """One metric of several runs overlaid (one trace per run, labelled by run). With smoothing, the EMA is
+    drawn over the faint raw curve; long series are thinned after smoothing, so the shape is kept."""
+    fig = go.Figure()
+    for i, (label, points) in enumerate(curves.items()):
+        colour = COMPARE_COLOURS[i % len(COMPARE_COLOURS)]
+        points = sorted(points)
+        steps, values = [p[0] for p in points], [p[1] for p in points]
+        mode = "lines+markers" if len(points) <= 60 else "lines"
+        if smoothing > 0:
+            raw = thin(points, COMPARE_POINTS)
+            fig.add_trace(go.Scatter(x=[p[0] for p in raw], y=[p[1] for p in raw], name=f"{label} (raw)",
+                                     legendgroup=label, showlegend=False, mode="lines", opacity=0.25,
+                                     line={"color": colour}, hoverinfo="skip"))
+            values = ema(values, smoothing)
+        shown = thin(list(zip(steps, values)), COMPARE_POINTS)
+        fig.add_trace(go.Scatter(x=[p[0] for p in shown], y=[p[1] for p in shown], name=label, legendgroup=label,
+                                 mode=mode, line={"color": colour}))
+    title = metric + (f" · EMA {smoothing:g}" if smoothing > 0 else "")
+    if not curves:
+        title += " · choose two or more runs"
+    fig.update_layout(title=title, height=440, margin={"l": 60, "r": 20, "t": 40, "b": 40},
+                      legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
+                      # Kept zoom across redraws where plotly can (same runs, metric and scale).
+                      uirevision=f"{metric}|{log_y}|{'|'.join(curves)}")
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=metric, type="log" if log_y else "linear")
+    return fig
 
 
 def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> go.Figure:
@@ -61,7 +109,7 @@ def topk_figure(answers: list[dict], title: str = "") -> go.Figure:
     ordered = list(reversed(answers))  # best on top in a horizontal bar chart
     fig = go.Figure(go.Bar(x=[a["score"] for a in ordered], y=[a["token"] for a in ordered], orientation="h",
                            marker_color="#2ca02c"))
-    fig.update_layout(height=60 + 28 * len(answers), margin={"l": 100, "r": 20, "t": 30, "b": 30}, title=title or None,
+    fig.update_layout(height=120 + 28 * len(answers), margin={"l": 100, "r": 20, "t": 30, "b": 30}, title=title or None,
                       xaxis_title="probability", xaxis_range=[0, 1])
     return fig
 
@@ -80,7 +128,7 @@ def confusion_figure(matrix: list[list[int]], labels: list[str], title: str = "c
     """Heatmap with true labels down and predicted labels across, counts written in the cells."""
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
                                texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(height=120 + 40 * len(labels), margin={"l": 80, "r": 20, "t": 40, "b": 60}, title=title,
+    fig.update_layout(height=200 + 40 * len(labels), margin={"l": 80, "r": 20, "t": 40, "b": 60}, title=title,
                       xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
     return fig
 
@@ -89,6 +137,6 @@ def probabilities_figure(scores: dict[str, float]) -> go.Figure:
     ordered = sorted(scores.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[v for _, v in ordered], y=[k for k, _ in ordered], orientation="h",
                            marker_color="#1f77b4"))
-    fig.update_layout(height=60 + 30 * len(scores), margin={"l": 100, "r": 20, "t": 30, "b": 30},
+    fig.update_layout(height=120 + 30 * len(scores), margin={"l": 100, "r": 20, "t": 30, "b": 30},
                       title="label probabilities", xaxis_title="probability", xaxis_range=[0, 1])
     return fig

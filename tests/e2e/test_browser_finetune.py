@@ -41,16 +41,28 @@ import re
 import time
 
 import pytest
+import test_browser
 from conftest import DATA, REPO, TINY_RUN, wait_for
-from test_browser import RUN_ID, TRAINING_TIMEOUT_MS, choose, combobox, expect, open_app, open_tab
-from test_browser import page  # noqa: F401  (the module-scoped Chromium page fixture)
-from test_browser import LOSS_POINTS_JS, wait_loss_points_above
+from test_browser import (
+    LOSS_POINTS_JS,
+    RUN_ID,
+    TRAINING_TIMEOUT_MS,
+    choose,
+    combobox,
+    expect,
+    loss_points,
+    open_app,
+    open_tab,
+)
 
 pytestmark = pytest.mark.e2e
+
+page = test_browser.page  # the module-scoped Chromium page fixture (1300x1000, slow-machine timeouts), reused
 
 SCREENSHOT = REPO / "docs" / "screenshot-finetune.png"
 SST2 = DATA / "sst2"
 FINETUNE = {"Max steps": 20, "Evaluate every": 5, "Log every": 5, "Batch size": 16, "Max sequence length": 48}
+ENDED_BADLY = ("failed", "stopped", "interrupted")
 LORA_RANK = 8  # the form's default, on query and value (the default target modules)
 SENTENCE = "a gorgeous , witty and moving film ."
 
@@ -63,7 +75,10 @@ PROBABILITY_BARS_JS = """() => {
     for (const gd of document.querySelectorAll(".js-plotly-plot")) {
         const title = gd.layout && gd.layout.title && (gd.layout.title.text ?? gd.layout.title);
         if (gd.offsetParent !== null && title === "label probabilities" && gd.data && gd.data.length)
-            return {labels: Array.from(gd.data[0].y), values: Array.from(gd.data[0].x)};
+            return {labels: Array.from(gd.data[0].y), values: Array.from(gd.data[0].x),
+                    // drawn bar heights in pixels, as on screen
+                    heights: [...gd.querySelectorAll(".trace.bars .point path")]
+                        .map(bar => bar.getBoundingClientRect().height)};
     }
     return null;
 }"""
@@ -138,7 +153,7 @@ def write_csv(path, header, rows):
     return path
 
 
-def test_user_adds_dataset_finetunes_and_classifies(page, app_server, wikitext_slice, tmp_path):  # noqa: F811
+def test_user_adds_dataset_finetunes_and_classifies(page, app_server, wikitext_slice, tmp_path):
     try:
         walk_through(page, app_server, wikitext_slice, tmp_path)
     except Exception:
@@ -249,7 +264,13 @@ def walk_through(page, app_server, wikitext_slice, tmp_path) -> None:
         "logging_steps": 5, "batch_size": 16, "max_seq_length": 48, "lora_r": LORA_RANK}
 
     # --- 4. Runs: the plot grows, the run completes, the results appear --------------------
-    wait_loss_points_above(page, 0)
+    # Once the status line names the new run, the plot is this run's (switching runs redraws it from zero;
+    # before that it may still show the base model's pretraining curves).
+    expect(page.get_by_text(re.compile(rf"{re.escape(run_id)} · \w+ on")).filter(visible=True).first).to_be_visible()
+    # The plot gains points (or the run ends badly: then fail now, with its error, not after the timeout).
+    wait_for(lambda: loss_points(page) > 0 or registry.get_run(run_id)["status"] in ENDED_BADLY,
+             timeout=TRAINING_TIMEOUT_MS / 1000, interval=0.25, message="points in the plot")
+    assert registry.get_run(run_id)["status"] not in ENDED_BADLY, registry.get_run(run_id)["error"]
     expect(page.get_by_text(re.compile(rf"{re.escape(run_id)} · completed on ")).filter(visible=True).first
            ).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
     status = client.predict(run_id, api_name="/run_status")
@@ -290,6 +311,8 @@ def walk_through(page, app_server, wikitext_slice, tmp_path) -> None:
     shown = dict(zip(bars["labels"], bars["values"]))
     assert shown == pytest.approx(answer["scores"], abs=1e-4), (shown, answer)
     assert answer["label"] == max(shown, key=shown.get)
+    # The bars are drawn tall enough to see (a chart only a few pixels high once hid them).
+    assert len(bars["heights"]) == 2 and min(bars["heights"]) >= 10, bars["heights"]
 
     # --- 6. Try / Predict a file: downloadable predictions, accuracy, confusion matrix -----
     reviews = write_csv(tmp_path / "six_reviews.csv", ["text", "label"], rows)
@@ -297,15 +320,17 @@ def walk_through(page, app_server, wikitext_slice, tmp_path) -> None:
     field(page, "Text column").fill("text")
     field(page, "Label column (optional)").fill("label")
     page.get_by_role("button", name="Predict file").click()
-    download = block(page, "Predictions (CSV)").get_by_role("link").filter(has_text=re.compile(r"\.csv$"))
-    expect(download).to_be_visible(timeout=60_000)
+    # The file box lists the predictions file by name; its size is the download link.
+    listed = block(page, "Predictions (CSV)").get_by_role("row", name=re.compile(r"^six_reviews-pred-[\w-]+\.csv "))
+    expect(listed).to_be_visible(timeout=60_000)
+    download = listed.get_by_role("link")
     response = page.request.get(download.get_attribute("href"))
     assert response.ok, response.status
     predicted = list(csv.DictReader(io.StringIO(response.text())))
     assert [(r["text"], r["label"]) for r in predicted] == rows
     assert {"predicted", "confidence", "p_0", "p_1"} <= set(predicted[0])
     saved = list((app_server.workspace / "predictions").glob("six_reviews-*.csv"))
-    assert len(saved) == 1 and saved[0].read_text(encoding="utf-8") == response.text()
+    assert len(saved) == 1 and saved[0].read_bytes() == response.body()
     accuracy = sum(r["predicted"] == r["label"] for r in predicted) / len(predicted)
     expect(page.get_by_text(f"Predicted 6 rows: accuracy {accuracy:.4f}")).to_be_visible()
     page.wait_for_function(f"({VISIBLE_HEATMAPS_JS})().length === 1")
