@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 CACHE_SIZE = 3  # loaded models kept in memory; the least recently used is dropped
-_cache: OrderedDict[tuple[str, float], tuple] = OrderedDict()
+_cache: OrderedDict[tuple[str, str, float], tuple] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -23,24 +23,30 @@ class PredictionError(ValueError):
     """Input the model cannot answer, with a message that says why."""
 
 
-def load_mlm(model_dir: str | Path):
-    """(tokenizer, model) for a saved MLM folder, cached by path and modification time."""
+def cached_load(model_dir: str | Path, kind: str, loader, needs_config: bool = True):
+    """Load a model folder once: cached by (path, kind, newest weights' modification time), so a retrained or
+    re-saved folder is reloaded; the least recently used entry is dropped beyond CACHE_SIZE."""
     folder = Path(model_dir)
-    weights = [p for p in folder.glob("*.safetensors")] + [p for p in folder.glob("pytorch_model*.bin")]
-    if not (folder / "config.json").exists() or not weights:
+    weights = [p for p in folder.glob("*.safetensors")] + [p for p in folder.glob("*.bin")]
+    if (needs_config and not (folder / "config.json").exists()) or not weights:
         raise PredictionError(f"no model files in {folder} (were they deleted?)")
-    key = (str(folder.resolve()), max(p.stat().st_mtime for p in weights))
+    key = (str(folder.resolve()), kind, max(p.stat().st_mtime for p in weights))
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForMaskedLM.from_pretrained(folder).eval()
+    loaded = loader(folder)
     with _lock:
-        _cache[key] = (tokenizer, model)
+        _cache[key] = loaded
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    return tokenizer, model
+    return loaded
+
+
+def load_mlm(model_dir: str | Path):
+    """(tokenizer, model) for a saved MLM folder."""
+    return cached_load(model_dir, "mlm", lambda folder: (AutoTokenizer.from_pretrained(folder),
+                                                          AutoModelForMaskedLM.from_pretrained(folder).eval()))
 
 
 def fill_mask(model_dir: str | Path, text: str, top_k: int = 5) -> list[list[dict]]:
@@ -78,28 +84,12 @@ def fill_mask(model_dir: str | Path, text: str, top_k: int = 5) -> list[list[dic
 
 # --- classification -------------------------------------------------------------------
 
-_classifiers: OrderedDict[tuple[str, float], tuple] = OrderedDict()
-
-
 def load_cached_classifier(model_dir: str | Path):
-    """(tokenizer, model, info) for a fine-tuned run's folder, cached by path and modification time."""
+    """(tokenizer, model, info) for a fine-tuned run's folder (any method's layout)."""
     from .model_store import load_classifier
 
-    folder = Path(model_dir)
-    files = [p for p in folder.glob("*.safetensors")] + [p for p in folder.glob("*.bin")]
-    if not files:
-        raise PredictionError(f"no model files in {folder} (were they deleted?)")
-    key = (str(folder.resolve()), max(p.stat().st_mtime for p in files))
-    with _lock:
-        if key in _classifiers:
-            _classifiers.move_to_end(key)
-            return _classifiers[key]
-    loaded = load_classifier(folder)
-    with _lock:
-        _classifiers[key] = loaded
-        while len(_classifiers) > CACHE_SIZE:
-            _classifiers.popitem(last=False)
-    return loaded
+    # Adapter layouts have no config.json of their own: their architecture comes from the base model.
+    return cached_load(model_dir, "classifier", load_classifier, needs_config=False)
 
 
 def classify(model_dir: str | Path, text: str, text_pair: str | None = None) -> dict:
