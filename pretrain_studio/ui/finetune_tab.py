@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ..config import (EARLY_STOPPING_METRICS, METHOD_LEARNING_RATES, OPTIMIZERS, PRECISIONS, SCHEDULERS,
+from ..config import (EARLY_STOPPING_METRICS, METHOD_LEARNING_RATES, OPTIMIZERS, SCHEDULERS,
                       FinetuneConfig, field_docs)
 from ..studio import Studio
 from .dataset_tab import dataset_choices
 from .errors import user_errors
-from .pretrain_tab import device_choices
+from .pretrain_tab import hardware_inputs
 
 METHOD_LABELS = {"full": "Full fine-tuning", "top_layers": "Top layers only", "lora": "LoRA", "adalora": "AdaLoRA",
                  "ia3": "IA3", "adapter": "Bottleneck adapters (Houlsby)"}
@@ -100,12 +100,8 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
             number("adalora_tfinal", "AdaLoRA final steps")
     with gr.Accordion("Bottleneck adapters", open=True, visible=defaults.method == "adapter") as adapter_box:
         number("adapter_size", "Adapter size")
-    with gr.Accordion("Hardware", open=False):
-        with gr.Row():
-            inputs["device"] = gr.Dropdown(choices=device_choices(), value=defaults.device, label="Device",
-                                           info=docs["device"])
-            inputs["precision"] = gr.Dropdown(choices=list(PRECISIONS), value=defaults.precision,
-                                              label="Precision", info=docs["precision"])
+    with gr.Accordion("Hardware and trackers", open=False):
+        hardware_inputs(inputs, defaults, docs)
     names = list(inputs)
     components = [inputs[n] for n in names]
     with gr.Row():

@@ -26,6 +26,17 @@ def device_choices() -> list[str]:
     return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
 
+def hardware_inputs(inputs: dict, defaults, docs: dict) -> None:
+    """Device, precision and trackers: the same three fields on every launch form."""
+    with gr.Row():
+        inputs["device"] = gr.Dropdown(choices=device_choices(), value=defaults.device, label="Device",
+                                       info=docs["device"])
+        inputs["precision"] = gr.Dropdown(choices=list(PRECISIONS), value=defaults.precision, label="Precision",
+                                          info=docs["precision"])
+        inputs["report_to"] = gr.Textbox(value=defaults.report_to, label="Also report to", info=docs["report_to"],
+                                         placeholder="tensorboard, mlflow or trackio")
+
+
 def base_model_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("(none: train from scratch)", "")] + [(f"{r['name']} ({r['run_id']})", r["run_id"])
                                                    for r in studio.mlm_models()]
@@ -76,11 +87,7 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
             number("logging_steps", "Log every")
             number("save_steps", "Checkpoint every")
             number("seed", "Seed")
-        with gr.Row():
-            inputs["device"] = gr.Dropdown(choices=device_choices(), value=defaults.device, label="Device",
-                                           info=docs["device"])
-            inputs["precision"] = gr.Dropdown(choices=list(PRECISIONS), value=defaults.precision,
-                                              label="Precision", info=docs["precision"])
+        hardware_inputs(inputs, defaults, docs)
     names = list(inputs)
     components = [inputs[n] for n in names]
     with gr.Row():
