@@ -159,9 +159,9 @@ class Registry:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, name, kind, status, config_json, corpus_id, dataset_id, parent_id, device,"
-                " created_at, max_steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, started_at, max_steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, name, kind, status, json.dumps(config), corpus_id, dataset_id, parent_id, device,
-                 time.time(), max_steps),
+                 time.time(), time.time() if status == "running" else None, max_steps),
             )
         return self.get_run(run_id)
 
