@@ -14,7 +14,7 @@ import shutil
 import time
 
 from .config import ConfigError, config_from_dict
-from .registry import CANCEL
+from .registry import CANCEL, new_id
 from .studio_finetune import StudioError
 
 RESUMABLE = ("stopped", "interrupted", "failed")
@@ -199,7 +199,7 @@ class RunsDesk:
             raise StudioError(f"grid: {len(combos)} runs is more than the limit of {MAX_SWEEP_RUNS}")
         finetune = config.get("kind") == "finetune" or "dataset_id" in config
         build = self.finetune_config if finetune else self.pretrain_config
-        sweep_id = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+        sweep_id = new_id("sweep")  # unique even for two sweeps queued in the same second
         configs = []
         for combo in combos:
             chosen = dict(zip(grid, combo))

@@ -5,13 +5,18 @@ from __future__ import annotations
 import gradio as gr
 
 from ..api import register_api
+from ..config import METHOD_LEARNING_RATES
 from ..studio import Studio
+from .compare_tab import build_compare_tab
 from .corpus_tab import build_corpus_tab, corpus_choices, describe_corpus
 from .dataset_tab import build_dataset_tab, dataset_choices, describe_dataset
+from .errors import user_errors
 from .finetune_tab import base_model_choices as finetune_bases
 from .finetune_tab import build_finetune_tab
 from .monitor_tab import build_monitor_tab, run_choices
 from .pretrain_tab import base_model_choices, build_pretrain_tab
+from .queue_tab import build_queue_tab
+from .runs_table_tab import build_runs_table_tab
 from .try_tab import build_try_tab, classifier_choices, model_choices
 
 
@@ -28,8 +33,17 @@ def build_app(studio: Studio) -> gr.Blocks:
                 dataset_tab = build_dataset_tab(studio)
             with gr.Tab("Fine-tune", id="finetune") as finetune_page:
                 finetune_tab = build_finetune_tab(studio)
-            with gr.Tab("Runs", id="runs") as runs_page:
-                monitor_tab = build_monitor_tab(studio)
+            # Runs holds the live monitor (where a launch lands) and the experiment-management screens.
+            with gr.Tab("Runs", id="runs") as runs_page, gr.Tabs() as runs_tabs:
+                with gr.Tab("Live", id="live") as live_page:
+                    monitor_tab = build_monitor_tab(studio)
+                with gr.Tab("All runs", id="all-runs") as all_runs_page:
+                    runs_table = build_runs_table_tab(studio, shown=all_runs_page)
+                with gr.Tab("Compare", id="compare") as compare_page:
+                    build_compare_tab(studio, shown=compare_page)
+                with gr.Tab("Queue & sweeps", id="queue") as queue_page:
+                    build_queue_tab(studio, {"pretrain": pretrain_tab.inputs, "finetune": finetune_tab.inputs},
+                                    shown=queue_page)
             with gr.Tab("Try", id="try") as try_page:
                 try_tab = build_try_tab(studio)
         register_api(studio)
@@ -43,8 +57,9 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         pretrain_page.select(refresh_pretrain, None, [pretrain_tab.corpus, pretrain_tab.inputs["base_model"]],
                              api_visibility="private")
-        runs_page.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, monitor_tab.run,
-                         api_visibility="private")
+        for page in (runs_page, live_page):
+            page.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, monitor_tab.run,
+                        api_visibility="private")
         try_page.select(lambda: (gr.Dropdown(choices=model_choices(studio)),
                                  gr.Dropdown(choices=classifier_choices(studio))),
                         None, [try_tab.model, try_tab.classifier], api_visibility="private")
@@ -56,8 +71,9 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         def show_launched(run_id):
             if not run_id:
-                return gr.skip(), gr.skip()
-            return gr.Dropdown(choices=run_choices(studio), value=run_id), gr.Tabs(selected="runs")
+                return gr.skip(), gr.skip(), gr.skip()
+            return (gr.Dropdown(choices=run_choices(studio), value=run_id), gr.Tabs(selected="runs"),
+                    gr.Tabs(selected="live"))
 
         def on_page_load():
             # A reload or a second tab opens on the run that is training now (else the newest one).
@@ -72,6 +88,54 @@ def build_app(studio: Studio) -> gr.Blocks:
                  api_visibility="private")
 
         for launcher in (pretrain_tab, finetune_tab):
-            launcher.launch_event.then(show_launched, launcher.launched_run, [monitor_tab.run, tabs],
+            launcher.launch_event.then(show_launched, launcher.launched_run, [monitor_tab.run, tabs, runs_tabs],
                                        api_visibility="private")
+
+        # --- a run's page: watch it live, or clone its settings into the launch form ----------
+        runs_table.page.watch.click(
+            user_errors(lambda run_id: (gr.Dropdown(choices=run_choices(studio), value=run_id),
+                                        gr.Tabs(selected="live"))),
+            runs_table.run, [monitor_tab.run, runs_tabs], api_visibility="private")
+        forms = {"pretrain": pretrain_tab.inputs, "finetune": finetune_tab.inputs}
+        form_components = [c for inputs in forms.values() for c in inputs.values()]
+        method, learning_rate = finetune_tab.inputs["method"], finetune_tab.inputs["learning_rate"]
+        # The Fine-tune form sets the method's default learning rate whenever the method changes, which it
+        # does in reply to the clone's new method; `pending_rate` puts the cloned rate back after that reset.
+        pending_rate = gr.State(None)
+        runs_table.page.clone.click(
+            user_errors(lambda run_id, current: clone_into_form(studio, forms, run_id, current)),
+            [runs_table.run, method], [tabs, *form_components, pending_rate], api_visibility="private")
+
+        def restore_rate(current, pending):
+            if pending is None or current == pending:
+                return gr.skip(), gr.skip()
+            return pending, None
+
+        learning_rate.change(restore_rate, [learning_rate, pending_rate], [learning_rate, pending_rate],
+                             api_visibility="private", show_progress="hidden")
     return app
+
+
+def clone_into_form(studio: Studio, forms: dict[str, dict], run_id: str | None, current_method: str) -> list:
+    """The launch form of the run's kind filled with its saved configuration (named "<name> (copy)"), the
+    tab switched to that form (the other form is left as it is), and the learning rate to restore when
+    the Fine-tune form's method change resets it (None when no reset will happen)."""
+    if not run_id:
+        raise gr.Error("choose a run first")
+    run = studio.run_status(run_id)
+    config = {**run["config"], "name": f"{run['name']} (copy)"}
+    choices = {"pretrain": {"corpus_id": corpus_choices(studio), "base_model": base_model_choices(studio)},
+               "finetune": {"dataset_id": dataset_choices(studio), "base_model": finetune_bases(studio)}}
+    updates = []
+    for kind, inputs in forms.items():
+        for key, component in inputs.items():
+            if kind != run["kind"] or key not in config:
+                updates.append(gr.skip())
+            elif key in choices[kind]:
+                updates.append(gr.Dropdown(choices=choices[kind][key], value=config[key]))
+            else:
+                updates.append(type(component)(value=config[key]))
+    method, rate = config.get("method"), config.get("learning_rate")
+    reset = run["kind"] == "finetune" and method != current_method and METHOD_LEARNING_RATES.get(method) != rate
+    return [gr.Tabs(selected="pretrain" if run["kind"] == "pretrain" else "finetune"), *updates,
+            rate if reset else None]

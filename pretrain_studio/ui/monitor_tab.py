@@ -4,7 +4,9 @@ A `gr.Timer` polls the registry once a second and asks only for metric rows
 newer than the last one this browser tab has seen (kept in a `gr.State`), so
 a reload or a second tab simply starts from zero and catches up, and the
 poll's cost does not grow with the run's length. The plot is redrawn only
-when new points arrived.
+when new points arrived, and not at all while "Pause live plot" is ticked: a
+redraw of a `gr.Plot` resets the user's zoom and hidden series (Gradio 6
+replaces the whole figure), so pausing is how to zoom into a running run.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         refresh = gr.Button("Refresh list", scale=1)
         stop = gr.Button("Stop (save checkpoint)", variant="stop", scale=1)
     status_md = gr.Markdown()
+    pause = gr.Checkbox(value=False, label="Pause live plot",
+                        info="New points redraw the plot, which resets zoom and hidden series; pause to zoom in.")
     plot = gr.Plot(label="Loss")
     with gr.Row():
         results = gr.Markdown()
@@ -96,11 +100,12 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
     seen = gr.State({"run_id": None, "after_id": 0, "series": {}})
     timer = gr.Timer(POLL_SECONDS)
 
-    def poll(run_id, state):
-        """Read only the rows after the last seen id; redraw only when something arrived."""
+    def poll(run_id, state, paused=False):
+        """Read only the rows after the last seen id; redraw only when something arrived (and not paused)."""
         if not run_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
-        if state.get("run_id") != run_id:
+        new_run = state.get("run_id") != run_id
+        if new_run:
             state = {"run_id": run_id, "after_id": 0, "series": {}}
         rows = studio.run_metrics(run_id, state["after_id"])
         for row in rows:
@@ -108,8 +113,13 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         if rows:
             state["after_id"] = rows[-1]["id"]
         status = studio.run_status(run_id)
-        figure = loss_figure(state["series"]) if rows or not state.get("drawn") else gr.skip()
-        state["drawn"] = True
+        stale = bool(rows) or not state.get("drawn")
+        if paused and not new_run:  # a newly chosen run is always drawn; pausing keeps the zoom on this one
+            figure = gr.skip()
+            state["drawn"] = not stale  # un-pausing redraws what arrived meanwhile
+        else:
+            figure = loss_figure(state["series"]) if stale else gr.skip()
+            state["drawn"] = True
         text, matrix = gr.skip(), gr.skip()
         if status["test_metrics"] and not state.get("results_drawn"):
             # Final scores appear once, when a fine-tuning run has finished.
@@ -123,8 +133,9 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         return progress_text(status, state["series"]), figure, status["log_tail"], text, matrix, state
 
     outputs = [status_md, plot, log, results, confusion, seen]
-    timer.tick(user_errors(poll), [run, seen], outputs, api_visibility="private", show_progress="hidden")
-    run.change(user_errors(poll), [run, seen], outputs, api_visibility="private")
+    timer.tick(user_errors(poll), [run, seen, pause], outputs, api_visibility="private", show_progress="hidden")
+    run.change(user_errors(poll), [run, seen, pause], outputs, api_visibility="private")
+    pause.change(user_errors(poll), [run, seen, pause], outputs, api_visibility="private", show_progress="hidden")
     refresh.click(lambda: gr.Dropdown(choices=run_choices(studio)), None, run, api_visibility="private")
 
     @user_errors

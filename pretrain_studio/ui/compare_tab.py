@@ -1,0 +1,167 @@
+"""Runs → Compare: two or more runs side by side: overlaid curves, the settings that differ, final metrics,
+and one text sent to every selected model (fill-mask for pretraining runs, classification for fine-tunes).
+
+The zoom problem, by design: Gradio 6's `gr.Plot` replaces the whole figure on every update, so the
+user's zoom and hidden series are lost even with plotly's `uirevision`. The compare chart is therefore
+drawn only by the user (changing the runs, metric, smoothing or scale, or clicking Refresh), never by a
+timer, unless "Live refresh" is ticked (off by default); then a timer redraws it every few seconds, only
+when new points have arrived, and the UI says that zoom resets on each refresh. Long series are thinned
+(plots.thin), so 5 runs x 2,000 steps draw as quickly as short runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from ..studio import Studio, StudioError
+from .errors import user_errors
+from .monitor_tab import run_choices
+from .plots import compare_figure
+
+METRICS = ["train_loss", "eval_loss", "eval_accuracy", "eval_f1", "perplexity", "learning_rate", "grad_norm",
+           "tokens_per_second", "examples_per_second"]
+FIRST_METRICS = ["train_loss", "eval_loss", "perplexity", "eval_accuracy", "eval_f1"]
+LIVE_SECONDS = 5.0
+STILL_NOTE = ("The chart is drawn when you change the runs, metric, smoothing or scale, or click **Refresh**, never "
+              "by a timer: drag to zoom, double-click to reset, click a legend entry to hide a run; they stay.")
+LIVE_NOTE = (f"**Live refresh is on:** the chart is redrawn every {LIVE_SECONDS:g} s when new points arrive, and "
+             "**each redraw resets zoom and hidden series.** Untick it to zoom.")
+
+
+@dataclass
+class CompareTab:
+    runs: gr.Dropdown  # the runs being compared (a multiselect)
+
+
+def short_label(run: dict) -> str:
+    """A run's name with the end of its id: names repeat (default names), ids don't."""
+    return f"{run['name']} ({run['run_id'][-6:]})"
+
+
+def read_curves(studio: Studio, run_ids: list[str], metric: str) -> tuple[dict, dict]:
+    """{label: [(step, value), ...]} of one metric per run, and {run_id: last metric row id} (for live refresh)."""
+    curves, last_ids = {}, {}
+    for run_id in run_ids:
+        run = studio.run_status(run_id)
+        rows = studio.run_metrics(run_id, 0)
+        curves[short_label(run)] = [(r["step"], r["value"]) for r in rows if r["name"] == metric]
+        last_ids[run_id] = rows[-1]["id"] if rows else 0
+    return curves, last_ids
+
+
+def settings_frame(comparison: dict) -> pd.DataFrame:
+    """One row per setting that differs, one column per run."""
+    labels = {r["run_id"]: short_label(r) for r in comparison["runs"]}
+    rows = [{"setting": key, **{labels[rid]: cell(value) for rid, value in values.items()}}
+            for key, values in comparison["differing_settings"].items()]
+    return pd.DataFrame(rows, columns=["setting", *labels.values()])
+
+
+def finals_frame(comparison: dict) -> pd.DataFrame:
+    """One row per run: the last value of each metric it logged (the usual ones first)."""
+    labels = {r["run_id"]: short_label(r) for r in comparison["runs"]}
+    names = sorted({n for m in comparison["final_metrics"].values() for n in m},
+                   key=lambda n: (FIRST_METRICS.index(n) if n in FIRST_METRICS else len(FIRST_METRICS), n))
+    rows = [{"run": labels[rid], **{n: round(m[n], 5) if n in m else None for n in names}}
+            for rid, m in comparison["final_metrics"].items()]
+    return pd.DataFrame(rows, columns=["run", *names])
+
+
+def cell(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def side_by_side(studio: Studio, run_ids: list[str], text: str) -> pd.DataFrame:
+    """The same text through every selected model: top fill-mask answers, or the predicted label."""
+    rows = []
+    for run_id in run_ids:
+        run = studio.run_status(run_id)
+        try:
+            if run["kind"] == "pretrain":
+                answers = studio.fill_mask(run_id, text, 5)
+                answer = " | ".join(per_mask[0]["token"] for per_mask in answers)
+                detail = " | ".join(", ".join(f"{a['token']} {a['score']:.3f}" for a in per_mask)
+                                    for per_mask in answers)
+            else:
+                result = studio.classify(run_id, text)
+                answer = result["label"]
+                detail = ", ".join(f"{label} {p:.3f}" for label, p in
+                                   sorted(result["scores"].items(), key=lambda kv: -kv[1]))
+        except StudioError as exc:
+            answer, detail = "—", f"error: {exc}"
+        rows.append({"run": short_label(run), "task": "fill-mask" if run["kind"] == "pretrain" else "classify",
+                     "answer": answer, "top answers": detail})
+    return pd.DataFrame(rows, columns=["run", "task", "answer", "top answers"])
+
+
+def build_compare_tab(studio: Studio, shown: gr.Tab | None = None) -> CompareTab:
+    """`shown`: the tab this is built in; the run list is refreshed whenever it is selected."""
+    with gr.Row():
+        runs = gr.Dropdown(choices=run_choices(studio), value=[], multiselect=True, label="Runs to compare",
+                           info="Type to filter by name or id.", scale=4)
+        metric = gr.Dropdown(choices=METRICS, value="eval_loss", allow_custom_value=True, label="Metric", scale=1)
+    with gr.Row():
+        smoothing = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA)", scale=3)
+        log_y = gr.Checkbox(value=False, label="Log scale", scale=1)
+        live = gr.Checkbox(value=False, label="Live refresh", scale=1)
+        refresh = gr.Button("Refresh", scale=1)
+    note = gr.Markdown(STILL_NOTE)
+    plot = gr.Plot(label="Curves", elem_classes="compare-plot")
+    with gr.Row():
+        differing = gr.Dataframe(headers=["setting"], label="Settings that differ", interactive=False, wrap=True,
+                                 max_height=320)
+        finals = gr.Dataframe(headers=["run"], label="Final metrics", interactive=False, max_height=320)
+    gr.Markdown("#### Try them side by side\nPretraining runs fill the `[MASK]` in the text; fine-tuning runs "
+                "classify it.")
+    with gr.Row():
+        text = gr.Textbox(label="Text for every selected model", value="the [MASK] was released in 2010 .", scale=4)
+        ask = gr.Button("Ask all selected models", variant="primary", scale=1)
+    answers = gr.Dataframe(headers=["run", "task", "answer", "top answers"], label="Answers side by side",
+                           interactive=False, wrap=True)
+    seen = gr.State({})
+    timer = gr.Timer(LIVE_SECONDS, active=False)
+
+    @user_errors
+    def draw(run_ids, metric_name, smooth, log_scale):
+        run_ids = list(run_ids or [])
+        curves, last_ids = read_curves(studio, run_ids, metric_name or "eval_loss")
+        figure = compare_figure(curves, metric_name or "eval_loss", float(smooth or 0), bool(log_scale))
+        if len(run_ids) >= 2:
+            comparison = studio.compare_runs(run_ids)
+            tables = settings_frame(comparison), finals_frame(comparison)
+        else:
+            tables = pd.DataFrame(columns=["setting"]), pd.DataFrame(columns=["run"])
+        return figure, *tables, {"run_ids": run_ids, "last_ids": last_ids}
+
+    @user_errors
+    def on_tick(run_ids, metric_name, smooth, log_scale, state):
+        """Live refresh: redraw only when some selected run logged new rows since the last drawing."""
+        run_ids = list(run_ids or [])
+        last = state.get("last_ids", {}) if state.get("run_ids") == run_ids else {}
+        if last and not any(studio.run_metrics(rid, last.get(rid, 0)) for rid in run_ids):
+            return gr.skip(), gr.skip(), gr.skip(), state
+        return draw(run_ids, metric_name, smooth, log_scale)
+
+    inputs = [runs, metric, smoothing, log_y]
+    outputs = [plot, differing, finals, seen]
+    for trigger in (runs.change, metric.change, smoothing.release, log_y.change, refresh.click):
+        trigger(draw, inputs, outputs, api_visibility="private", trigger_mode="always_last")
+    timer.tick(on_tick, [*inputs, seen], outputs, api_visibility="private", show_progress="hidden")
+    live.change(lambda on: (gr.Timer(active=bool(on)), LIVE_NOTE if on else STILL_NOTE), live, [timer, note],
+                api_visibility="private")
+
+    @user_errors
+    def on_ask(run_ids, value):
+        if not run_ids:
+            raise gr.Error("choose the runs to ask first")
+        return side_by_side(studio, list(run_ids), value)
+
+    ask.click(on_ask, [runs, text], answers, api_visibility="private")
+    text.submit(on_ask, [runs, text], answers, api_visibility="private")
+    if shown is not None:
+        shown.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, runs, api_visibility="private")
+    return CompareTab(runs=runs)

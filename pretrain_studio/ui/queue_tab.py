@@ -1,0 +1,202 @@
+"""Runs → Queue & sweeps: the queue in the order it will run (move up, move down, cancel), and a sweep form.
+
+A sweep takes a base configuration (a template run's saved config, or what is in the Pretrain or
+Fine-tune form now), one or two settings each with a comma-separated list of values, and queues one run
+per combination (`Studio.enqueue_sweep`). The queue table is polled every few seconds but only redrawn
+when its content changed, so a selection in it is not disturbed while nothing happens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+import gradio as gr
+import pandas as pd
+
+from ..config import FinetuneConfig, PretrainConfig
+from ..studio import Studio
+from .errors import user_errors
+from .monitor_tab import run_choices
+from .run_page import format_time
+
+POLL_SECONDS = 3.0
+QUEUE_COLUMNS = ["#", "name", "kind", "device", "queued", "run id"]
+BASES = [("a template run's saved config", "run"), ("the Pretrain form as it is now", "pretrain"),
+         ("the Fine-tune form as it is now", "finetune")]
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass
+class QueueTab:
+    queue_table: gr.Dataframe
+
+
+def setting_choices(kind: str | None) -> list[str]:
+    """Settings a sweep can vary: the config fields of that kind of job (both kinds when unknown)."""
+    classes = {"pretrain": [PretrainConfig], "finetune": [FinetuneConfig]}.get(kind or "", [PretrainConfig,
+                                                                                         FinetuneConfig])
+    return sorted({f.name for cls in classes for f in fields(cls)} - {"name"})
+
+
+def parse_values(text: str) -> list:
+    """'1e-3, 5e-4' -> [0.001, 0.0005]; '8,16' -> [8, 16]; true/false -> bools; anything else stays text.
+    Values that themselves hold commas (lora_target_modules) are separated with ';' instead."""
+    text = (text or "").strip()
+    parts = [p.strip() for p in text.split(";" if ";" in text else ",")]
+    values = []
+    for part in filter(None, parts):
+        if NUMBER.match(part):
+            number = float(part)
+            values.append(int(number) if re.fullmatch(r"[+-]?\d+", part) else number)
+        elif part.lower() in ("true", "false"):
+            values.append(part.lower() == "true")
+        else:
+            values.append(part)
+    return values
+
+
+def queue_frame(queued: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([[i + 1, r["name"], r["kind"], r["device"], format_time(r["created_at"]), r["run_id"]]
+                         for i, r in enumerate(queued)], columns=QUEUE_COLUMNS)
+
+
+def running_text(running: list[dict]) -> str:
+    if not running:
+        return "Nothing is training now."
+    return "Training now: " + ", ".join(f"**{r['name']}** `{r['run_id']}`" for r in running)
+
+
+def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None = None) -> QueueTab:
+    """forms: {"pretrain": PretrainTab.inputs, "finetune": FinetuneTab.inputs}, for a sweep over the form."""
+    running = gr.Markdown()
+    queue_table = gr.Dataframe(headers=QUEUE_COLUMNS, label="Queue (next to run first)", interactive=False,
+                               max_height=320, datatype=["number", "str", "str", "str", "str", "str"])
+    with gr.Row():
+        chosen = gr.Dropdown(choices=[], value=None, label="Queued run", scale=4)
+        up = gr.Button("Move up", scale=1)
+        down = gr.Button("Move down", scale=1)
+        cancel = gr.Button("Cancel", variant="stop", scale=1)
+    seen = gr.State(None)
+    timer = gr.Timer(POLL_SECONDS)
+
+    def read(state, chosen_id=None, force=False):
+        queued = studio.queue()
+        now = studio.list_runs({"status": "running"})
+        signature = [(r["run_id"], r["name"]) for r in queued] + [("running", r["run_id"]) for r in now]
+        if signature == state and not force:
+            return gr.skip(), gr.skip(), gr.skip(), state
+        choices = [(f"{i + 1}. {r['name']} · {r['run_id']}", r["run_id"]) for i, r in enumerate(queued)]
+        keep = chosen_id if chosen_id in {r["run_id"] for r in queued} else None
+        return running_text(now), queue_frame(queued), gr.Dropdown(choices=choices, value=keep), signature
+
+    queue_outputs = [running, queue_table, chosen, seen]
+    timer.tick(user_errors(read), [seen, chosen], queue_outputs, api_visibility="private", show_progress="hidden")
+    if shown is not None:
+        shown.select(user_errors(lambda s, c: read(s, c, True)), [seen, chosen], queue_outputs,
+                     api_visibility="private", show_progress="hidden")
+
+    def on_row(evt: gr.SelectData):
+        row = evt.row_value or []
+        return row[-1] if row else gr.skip()
+
+    queue_table.select(on_row, None, chosen, api_visibility="private")
+
+    def mover(delta: int):
+        @user_errors
+        def move(run_id, state):
+            if not run_id:
+                raise gr.Error("choose a queued run first")
+            order = [r["run_id"] for r in studio.queue()]
+            if run_id not in order:
+                raise gr.Error(f"run {run_id} is no longer queued")
+            studio.move_in_queue(run_id, max(0, order.index(run_id) + delta))
+            return read(state, run_id, True)
+        return move
+
+    up.click(mover(-1), [chosen, seen], queue_outputs, api_visibility="private", show_progress="hidden")
+    down.click(mover(+1), [chosen, seen], queue_outputs, api_visibility="private", show_progress="hidden")
+
+    @user_errors
+    def on_cancel(run_id, state):
+        if not run_id:
+            raise gr.Error("choose a queued run first")
+        studio.cancel_run(run_id)
+        gr.Info(f"Cancelled {run_id}.")
+        return read(state, None, True)
+
+    cancel.click(on_cancel, [chosen, seen], queue_outputs, api_visibility="private", show_progress="hidden")
+
+    # --- sweeps ------------------------------------------------------------------------------
+    gr.Markdown("### Sweep\nOne run per combination of the values below, queued one after another; a "
+                "failing run does not stop the rest. Numbers are read as numbers.")
+    with gr.Row():
+        base = gr.Radio(BASES, value="run", label="Base configuration", scale=2)
+        template = gr.Dropdown(choices=run_choices(studio), value=None, label="Template run", scale=3)
+    with gr.Row():
+        setting_1 = gr.Dropdown(choices=setting_choices(None), value="learning_rate", allow_custom_value=True,
+                                label="Setting 1", scale=1)
+        values_1 = gr.Textbox(label="Values of setting 1 (comma-separated)", placeholder="1e-4, 5e-4, 1e-3", scale=2)
+    with gr.Row():
+        setting_2 = gr.Dropdown(choices=[""] + setting_choices(None), value="", allow_custom_value=True,
+                                label="Setting 2 (optional)", scale=1)
+        values_2 = gr.Textbox(label="Values of setting 2", placeholder="16, 32", scale=2)
+    with gr.Row():
+        sweep_name = gr.Textbox(label="Sweep name (optional)", placeholder="the template's name", scale=3)
+        launch = gr.Button("Queue sweep", variant="primary", scale=1)
+    result = gr.Markdown()
+
+    form_names = {kind: list(inputs) for kind, inputs in forms.items()}
+    form_components = [c for inputs in forms.values() for c in inputs.values()]
+
+    def base_config(source: str, template_id: str | None, form_values: list) -> tuple[dict, str]:
+        if source == "run":
+            if not template_id:
+                raise gr.Error("choose a template run, or use the Pretrain or Fine-tune form as the base")
+            run = studio.run_status(template_id)
+            return dict(run["config"]), run["name"]
+        offset = 0
+        for kind, names in form_names.items():
+            if kind == source:
+                chosen_values = form_values[offset:offset + len(names)]
+                values = {n: v for n, v in zip(names, chosen_values) if v is not None}
+                return {**values, "kind": kind}, ""
+            offset += len(names)
+        raise gr.Error(f"unknown base {source!r}")
+
+    @user_errors
+    def on_sweep(source, template_id, key_1, text_1, key_2, text_2, name, state, *form_values):
+        config, template_name = base_config(source, template_id, list(form_values))
+        grid = {}
+        for key, text in ((key_1, text_1), (key_2, text_2)):
+            key = (key or "").strip()
+            if not key:
+                continue
+            values = parse_values(text)
+            if not values:
+                raise gr.Error(f"{key}: give a comma-separated list of values")
+            if key in grid:
+                raise gr.Error(f"{key}: choose two different settings")
+            grid[key] = values
+        if not grid:
+            raise gr.Error("choose a setting and its values")
+        config["name"] = (name or "").strip() or config.get("name") or template_name
+        run_ids = studio.enqueue_sweep(config, grid)
+        listing = "\n".join(f"- `{run_id}`" for run_id in run_ids)
+        return f"Queued {len(run_ids)} run(s):\n{listing}", *read(state, None, True)
+
+    launch.click(on_sweep, [base, template, setting_1, values_1, setting_2, values_2, sweep_name, seen,
+                            *form_components], [result, *queue_outputs], api_visibility="private",
+                 show_progress="hidden")
+
+    def on_base(source, template_id):
+        kind = source if source != "run" else (studio.run_status(template_id)["kind"] if template_id else None)
+        choices = setting_choices(kind)
+        return (gr.Dropdown(visible=source == "run"), gr.Dropdown(choices=choices),
+                gr.Dropdown(choices=[""] + choices))
+
+    for trigger in (base.change, template.change):
+        trigger(user_errors(on_base), [base, template], [template, setting_1, setting_2], api_visibility="private")
+    if shown is not None:
+        shown.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, template, api_visibility="private")
+    return QueueTab(queue_table=queue_table)
