@@ -28,6 +28,7 @@ with the live plot, for the README); normal runs write nothing into the repo.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -151,14 +152,21 @@ def expected_top_token(model_dir: Path, text: str) -> tuple[str, set[str]]:
     return top, tied
 
 
-def test_user_uploads_pretrains_watches_and_tries(page, app_server, wikitext_slice, tmp_path):
+@contextlib.contextmanager
+def failure_report(page, app_server, tmp_path):
+    """On a failing browser test: a full-page screenshot and the app's log tail, to see what the user saw."""
     try:
-        walk_through(page, app_server, wikitext_slice)
+        yield
     except Exception:
         shot = tmp_path / "failure.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot at failure: {shot}\napp log (tail):\n{app_server.log()}")
         raise
+
+
+def test_user_uploads_pretrains_watches_and_tries(page, app_server, wikitext_slice, tmp_path):
+    with failure_report(page, app_server, tmp_path):
+        walk_through(page, app_server, wikitext_slice)
 
 
 def walk_through(page, app_server, wikitext_slice) -> None:

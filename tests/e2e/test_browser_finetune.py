@@ -50,6 +50,7 @@ from test_browser import (
     choose,
     combobox,
     expect,
+    failure_report,
     loss_points,
     open_app,
     open_tab,
@@ -154,13 +155,8 @@ def write_csv(path, header, rows):
 
 
 def test_user_adds_dataset_finetunes_and_classifies(page, app_server, wikitext_slice, tmp_path):
-    try:
+    with failure_report(page, app_server, tmp_path):
         walk_through(page, app_server, wikitext_slice, tmp_path)
-    except Exception:
-        shot = tmp_path / "failure.png"
-        page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot at failure: {shot}\napp log (tail):\n{app_server.log()}")
-        raise
 
 
 def pretrain_base_model(app_server, client, wikitext_slice) -> str:

@@ -43,6 +43,7 @@ from test_browser import (
     choose,
     combobox,
     expect,
+    failure_report,
     loss_points,
     open_app,
 )
@@ -124,13 +125,8 @@ def loss_rows(registry, run_id: str) -> int:
 
 
 def test_user_manages_and_compares_runs(page, app_server, wikitext_slice, tmp_path):
-    try:
+    with failure_report(page, app_server, tmp_path):
         walk_through(page, app_server, wikitext_slice)
-    except Exception:
-        shot = tmp_path / "failure.png"
-        page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot at failure: {shot}\napp log (tail):\n{app_server.log()}")
-        raise
 
 
 def walk_through(page, app_server, wikitext_slice) -> None:
