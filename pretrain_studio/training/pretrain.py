@@ -24,6 +24,7 @@ from ..data.tokenizer import iter_text_batches, train_tokenizer
 from .masking import MaskingCollator
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .reporting import RegistryCallback, RunReporter
+from .sparse_head import with_sparse_head
 
 MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
 
@@ -97,6 +98,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         model_config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=max(512, cfg.max_seq_length),
                                   pad_token_id=tokenizer.pad_token_id, **preset_shape(cfg.model_size))
         model = BertForMaskedLM(model_config)
+    model = with_sparse_head(model)  # the vocabulary projection only at masked positions (see sparse_head.py)
     parameters = sum(p.numel() for p in model.parameters())
     reporter.info(parameters=parameters, device=device)
     reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device}")
@@ -191,7 +193,8 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     if not callback.stopped_by_user and trainer.state.global_step % cfg.eval_steps:
         trainer.evaluate()  # a final point, so the eval curve ends where the model ends
     model_dir = run_dir / "model"
-    trainer.save_model(str(model_dir))
+    final = trainer.model.to_standard() if hasattr(trainer.model, "to_standard") else trainer.model
+    final.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     status = "stopped" if callback.stopped_by_user else "completed"
     reporter.progress(trainer.state.global_step)
@@ -200,10 +203,17 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
 
 
 def argmax_logits(logits, labels):
-    """Keep only the predicted ids: storing full-vocabulary logits for every eval block would be huge."""
+    """Keep only the predicted ids: storing full-vocabulary logits for every eval block would be huge.
+    The sparse head's logits have one row per masked position; they are put back on the (block, position)
+    grid, so every batch has the labels' shape and the Trainer concatenates them like the labels."""
     if isinstance(logits, tuple):
         logits = logits[0]
-    return logits.argmax(dim=-1)
+    predicted = logits.argmax(dim=-1)
+    if predicted.dim() == 1:
+        grid = torch.full_like(labels, -100)
+        grid[labels != -100] = predicted
+        return grid
+    return predicted
 
 
 def masked_accuracy(eval_pred) -> dict:
@@ -212,4 +222,3 @@ def masked_accuracy(eval_pred) -> dict:
     masked = labels != -100
     total = int(masked.sum())
     return {"accuracy": float((predictions[masked] == labels[masked]).sum() / total) if total else math.nan}
-
