@@ -59,7 +59,8 @@ class RunsDesk:
         checkpoints = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) \
             if (run_dir / "checkpoints").is_dir() else []
         finals = self.registry.final_metrics([run_id]).get(run_id, {})
-        return {**status, "tags": self.registry.get_run(run_id)["tags"], "notes": self.registry.get_run(run_id)["notes"],
+        row = self.registry.get_run(run_id)
+        return {**status, "tags": row["tags"], "notes": row["notes"],
                 "final_metrics": {name: v["last"] for name, v in finals.items()}, "files": files,
                 "checkpoints": checkpoints, "lineage": self.lineage(run_id)}
 

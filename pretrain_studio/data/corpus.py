@@ -24,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
-import tempfile
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,12 +38,12 @@ from .readers import (
     choose_encoding,
     file_errors,
     open_text,
-    publish,
     read_delimited,
     read_jsonl,
     read_lines,
     read_paragraphs,
     read_parquet,
+    staged_dataset,
 )
 
 __all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "preview_rows"]
@@ -132,21 +130,9 @@ def ingest_corpus(
     dest = Path(dest_dir)
     _check_destination(dest)
 
-    work_dir: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # A sibling of dest, so the final rename stays on one filesystem and is atomic.
-        work_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    with staged_dataset(dest, CorpusError, "build the corpus") as work_dir:
         stats = _build_dataset(sources, work_dir, txt_mode, text_column, min_chars)
-        publish(work_dir / "dataset", dest)
-        return stats
-    except CorpusError:
-        raise
-    except Exception as exc:  # disk full, permissions...: still report it as a corpus error
-        raise CorpusError(f"could not build the corpus at {dest}: {exc}") from exc
-    finally:
-        if work_dir is not None:
-            shutil.rmtree(work_dir, ignore_errors=True)
+    return stats
 
 
 def load_corpus(dest_dir: str | Path) -> datasets.Dataset:

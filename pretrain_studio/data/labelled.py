@@ -36,8 +36,6 @@ This module must not import gradio: it is used by the training code and the test
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import datasets
@@ -63,7 +61,7 @@ from .labelled_splits import (
     split_train,
     to_dataset_dict,
 )
-from .readers import publish
+from .readers import staged_dataset
 
 __all__ = [
     "FORMATS",
@@ -189,21 +187,9 @@ def ingest_labelled(
                        {t.name: t.encoding for t in tables.values()}, split_made)
 
     # --- build in a temporary sibling of dest, then rename into place
-    work_dir: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # A sibling of dest, so the final rename stays on one filesystem and is atomic.
-        work_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    with staged_dataset(dest, DatasetError, "save the labelled dataset") as work_dir:
         to_dataset_dict(data, labels).save_to_disk(str(work_dir / "dataset"))
-        publish(work_dir / "dataset", dest)
-        return stats
-    except DatasetError:
-        raise
-    except Exception as exc:  # disk full, permissions...: still report it as a dataset error
-        raise DatasetError(f"could not save the labelled dataset at {dest}: {exc}") from exc
-    finally:
-        if work_dir is not None:
-            shutil.rmtree(work_dir, ignore_errors=True)
+    return stats
 
 
 def load_labelled(dest_dir: str | Path) -> datasets.DatasetDict:

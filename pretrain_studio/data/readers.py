@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import shutil
+import tempfile
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -283,3 +284,24 @@ def publish(built: Path, dest: Path) -> None:
         old.rename(dest)  # put the previous one back
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged_dataset(dest: Path, error: type[Exception], what: str) -> Iterator[Path]:
+    """Build a dataset in a temporary sibling of `dest` (yielded; save it as `<work_dir>/dataset`), then publish it.
+    All or nothing: on any failure nothing new is left at `dest`, and unexpected errors (disk full,
+    permissions) become `error` saying "could not <what> at <dest>"."""
+    work_dir: Path | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # A sibling of dest, so the final rename stays on one filesystem and is atomic.
+        work_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+        yield work_dir
+        publish(work_dir / "dataset", dest)
+    except error:
+        raise
+    except Exception as exc:
+        raise error(f"could not {what} at {dest}: {exc}") from exc
+    finally:
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
