@@ -3,7 +3,10 @@
 A `gr.Timer` polls the registry once a second and asks only for metric rows
 newer than the last one this browser tab has seen (kept in a `gr.State`), so
 a reload or a second tab simply starts from zero and catches up, and the
-poll's cost does not grow with the run's length. The plot is redrawn only
+poll's cost does not grow with the run's length: each series is kept to at
+most `plots.MAX_POINTS` points as rows arrive (`plots.LiveSeries`: first and
+latest point, each stretch's lowest and highest), so neither the state nor a
+redraw grows at step 50,000 (`bench/poll_cost.py`). The plot is redrawn only
 when new points arrived, and not at all while "Pause live plot" is ticked: a
 redraw of a `gr.Plot` resets the user's zoom and hidden series (Gradio 6
 replaces the whole figure), so pausing is how to zoom into a running run.
@@ -17,7 +20,7 @@ import gradio as gr
 
 from ..studio import Studio
 from .errors import user_errors
-from .plots import confusion_figure, loss_figure
+from .plots import LiveSeries, confusion_figure, loss_figure
 
 POLL_SECONDS = 1.0
 
@@ -66,10 +69,10 @@ def results_text(status: dict) -> str:
     lines = [f"#### Results on the {split} split ({tm['examples']:,} examples)",
              "| model | accuracy | macro-F1 |", "|---|---|---|",
              f"| **fine-tuned ({status['config'].get('method')})** | **{tm['accuracy']:.4f}** | **{tm['f1']:.4f}** |",
-             f"| linear probe on the frozen base | {base['linear_probe']['accuracy']:.4f} | "
-             f"{base['linear_probe']['f1']:.4f} |",
-             f"| majority class ({base['majority']['predicts']}) | {base['majority']['accuracy']:.4f} | "
-             f"{base['majority']['f1']:.4f} |", "",
+             (f"| linear probe on the frozen base | {base['linear_probe']['accuracy']:.4f} | "
+              f"{base['linear_probe']['f1']:.4f} |"),
+             (f"| majority class ({base['majority']['predicts']}) | {base['majority']['accuracy']:.4f} | "
+              f"{base['majority']['f1']:.4f} |"), "",
              "| label | precision | recall | support |", "|---|---|---|---|"]
     lines += [f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |"
               for name, c in tm["per_class"].items()]
@@ -108,17 +111,21 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         if new_run:
             state = {"run_id": run_id, "after_id": 0, "series": {}}
         rows = studio.run_metrics(run_id, state["after_id"])
+        live = state["series"]  # name -> LiveSeries: bounded however long the run
         for row in rows:
-            state["series"].setdefault(row["name"], []).append((row["step"], row["value"]))
+            if row["name"] not in live:
+                live[row["name"]] = LiveSeries()
+            live[row["name"]].append(row["step"], row["value"])
         if rows:
             state["after_id"] = rows[-1]["id"]
         status = studio.run_status(run_id)
+        series = {name: kept.points() for name, kept in live.items()}
         stale = bool(rows) or not state.get("drawn")
         if paused and not new_run:  # a newly chosen run is always drawn; pausing keeps the zoom on this one
             figure = gr.skip()
             state["drawn"] = not stale  # un-pausing redraws what arrived meanwhile
         else:
-            figure = loss_figure(state["series"]) if stale else gr.skip()
+            figure = loss_figure(series) if stale else gr.skip()
             state["drawn"] = True
         text, matrix = gr.skip(), gr.skip()
         if status["test_metrics"] and not state.get("results_drawn"):
@@ -130,7 +137,7 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         elif not status["test_metrics"] and state.get("results_drawn") is not False:
             state["results_drawn"] = False
             text, matrix = "", gr.Plot(visible=False)
-        return progress_text(status, state["series"]), figure, status["log_tail"], text, matrix, state
+        return progress_text(status, series), figure, status["log_tail"], text, matrix, state
 
     outputs = [status_md, plot, log, results, confusion, seen]
     timer.tick(user_errors(poll), [run, seen, pause], outputs, api_visibility="private", show_progress="hidden")
