@@ -63,7 +63,8 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
             if not Path(corpus["path"]).is_dir():
                 raise ValueError(f"the files of corpus {corpus['name']!r} are missing ({corpus['path']}); "
                                  "upload it again")
-            result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress)
+            result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress,
+                                     cache_dir=workspace.cache_dir)
         status = result["status"]
         if status == "cancelled":  # cancel keeps nothing: no checkpoints, no model
             for folder in ("checkpoints", "model", "data"):

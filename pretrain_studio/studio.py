@@ -98,7 +98,7 @@ class Studio(RunsDesk, FinetuneDesk):
             except ValueError as exc:
                 raise StudioError(f"base_model: {exc}") from None
             _check_positions(base, cfg.max_seq_length)
-        from .training.pretrain import check_precision, resolve_device
+        from .training.hardware import check_precision, resolve_device
 
         try:
             check_precision(cfg.precision, resolve_device(cfg.device))
@@ -117,7 +117,7 @@ class Studio(RunsDesk, FinetuneDesk):
         return self._queue(self.pretrain_config(values))
 
     def _queue(self, cfg) -> dict:
-        from .training.pretrain import resolve_device
+        from .training.hardware import resolve_device
 
         run_id = self._create_run(cfg, resolve_device(cfg.device))
         self.wake_worker(self.registry.get_run(run_id)["device"])
@@ -126,7 +126,7 @@ class Studio(RunsDesk, FinetuneDesk):
     def create_foreground_run(self, values: dict) -> str:
         """For the CLI: a run recorded in the registry but trained by the caller, not the worker."""
         cfg = self.finetune_config(values) if values.get("kind") == "finetune" else self.pretrain_config(values)
-        from .training.pretrain import resolve_device
+        from .training.hardware import resolve_device
 
         return self._create_run(cfg, resolve_device(cfg.device), status="running")
 

@@ -5,6 +5,8 @@
     <root>/datasets/<id>/      each labelled dataset (train/validation/test) for fine-tuning
     <root>/predictions/        CSV files of batch predictions
     <root>/runs/<run_id>/      config.json, train.log, checkpoints/, model/
+    <root>/cache/              trained tokenizers and packed blocks, keyed by data and settings
+                               (safe to delete: the next run rebuilds what it needs)
 
 The root comes from `--workspace`, else `PRETRAIN_STUDIO_HOME`, else `./workspace`.
 """
@@ -29,6 +31,7 @@ class Workspace:
         self.corpora_dir = self.root / "corpora"
         self.datasets_dir = self.root / "datasets"
         self.runs_dir = self.root / "runs"
+        self.cache_dir = self.root / "cache"
         self.db_path = self.root / "studio.db"
         self.is_new = not self.db_path.exists()
         for folder in (self.root, self.corpora_dir, self.datasets_dir, self.runs_dir):

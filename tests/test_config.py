@@ -16,6 +16,7 @@ def test_defaults_are_valid_once_a_corpus_is_chosen():
     ("learning_rate", 0), ("learning_rate", -1e-4), ("learning_rate", float("nan")), ("batch_size", 0),
     ("vocab_size", 3), ("mask_probability", 1.0), ("eval_fraction", 0.0), ("model_size", "huge"),
     ("precision", "int4"), ("device", "tpu"), ("max_seq_length", 2), ("gradient_accumulation_steps", 0),
+    ("dropout", 1.0), ("dropout", -0.1),
 ])
 def test_invalid_setting_is_rejected_naming_the_field(field_name, value):
     cfg = PretrainConfig(corpus_id="c")

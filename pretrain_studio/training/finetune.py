@@ -23,11 +23,11 @@ from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTok
 from ..config import ConfigError, FinetuneConfig
 from ..data.labelled import load_labelled
 from ..model_store import artefact_bytes, is_classifier_folder, load_encoder_weights_source, save_classifier
+from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .classification_metrics import (accuracy_and_f1, classification_report, linear_probe_baseline,
                                      majority_baseline)
+from .hardware import resolve_device, resolve_precision
 from .peft_methods import apply_method, count_parameters
-from .pretrain import check_precision, resolve_device
-from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .reporting import RegistryCallback, RunReporter
 
 
@@ -88,7 +88,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     work_dir = run_dir / "data"
     work_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
-    check_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
 
     # --- data -----------------------------------------------------------------------
@@ -104,7 +104,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
     tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps)
     base = plain_base_folder(Path(base_model_dir), work_dir)
-    reporter.info(device=device, parameters=counts["total_parameters"], **counts, labels=names,
+    reporter.info(device=device, precision=precision, parameters=counts["total_parameters"], **counts, labels=names,
                   learning_rate=cfg.effective_learning_rate())
     reporter.log(f"method {cfg.method}: {counts['trainable_parameters']:,} of {counts['total_parameters']:,} "
                  f"parameters train ({counts['trainable_share']:.2%}), on {device}")
@@ -137,7 +137,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
         greater_is_better=greater,
         logging_steps=cfg.logging_steps, logging_nan_inf_filter=False,
         seed=cfg.seed, use_cpu=device == "cpu",
-        bf16=cfg.precision == "bf16", fp16=cfg.precision == "fp16",
+        bf16=precision == "bf16", fp16=precision == "fp16",
         report_to=cfg.trackers(), disable_tqdm=not show_progress, dataloader_num_workers=0,
     )
     optimizers = (None, None)

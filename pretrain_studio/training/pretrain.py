@@ -20,58 +20,45 @@ from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertF
 
 from ..config import ConfigError, PretrainConfig, preset_shape
 from ..data.corpus import load_corpus
-from ..data.tokenizer import iter_text_batches, train_tokenizer
-from .masking import MaskingCollator
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
+from .hardware import resolve_device, resolve_precision
+from .masking import MaskingCollator
+from .mlm_data import corpus_tokenizer, held_out_split, packed_blocks
 from .reporting import RegistryCallback, RunReporter
 from .sparse_head import with_sparse_head
 
 MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
+DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> cuda:0 when a GPU is present, else cpu; a named device must exist."""
-    if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("device", f"{device} requested but no CUDA GPU is available")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ConfigError("device", f"{device} does not exist ({torch.cuda.device_count()} GPU(s) present)")
-        return f"cuda:{index}"
-    return "cpu"
-
-
-def check_precision(precision: str, device: str) -> None:
-    if precision == "fp16" and not device.startswith("cuda"):
-        raise ConfigError("precision", "fp16 needs a CUDA GPU; use fp32 or bf16 on the CPU")
-    if precision == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-        raise ConfigError("precision", f"{device} does not support bf16; use fp16 or fp32")
+def set_dropout(model: torch.nn.Module, p: float) -> dict:
+    """Train with dropout `p` everywhere; return the config's own values, which the saved model keeps."""
+    saved = {name: getattr(model.config, name) for name in DROPOUT_FIELDS if hasattr(model.config, name)}
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    return saved
 
 
 def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunReporter, corpus_path: str | Path,
-                    base_model_dir: str | Path | None = None, show_progress: bool = False) -> dict:
-    """Train, save `run_dir/model`, return {"status": "completed" | "stopped", ...}."""
+                    base_model_dir: str | Path | None = None, show_progress: bool = False,
+                    cache_dir: str | Path | None = None) -> dict:
+    """Train, save `run_dir/model`, return {"status": "completed" | "stopped", ...}.
+    `cache_dir` (the workspace's cache/) keeps the trained tokenizer and packed blocks for later runs."""
     run_dir = Path(run_dir)
-    cache_dir = run_dir / "data"
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir else run_dir / "data"
     device = resolve_device(cfg.device)
-    check_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device)
     if device.startswith("cuda"):
         torch.cuda.set_device(int(device.split(":")[1]))
+        torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere and newer: fp32 matmuls on tensor cores
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
 
     # --- corpus and held-out split ----------------------------------------------
-    # Split by document before packing, so no held-out text leaks into training blocks.
     corpus = load_corpus(corpus_path)
-    if len(corpus) < 2:
-        raise ValueError("the corpus needs at least 2 documents to hold some out for evaluation")
-    split = corpus.train_test_split(
-        test_size=cfg.eval_fraction, seed=cfg.seed,
-        train_indices_cache_file_name=str(cache_dir / "train_indices.arrow"),
-        test_indices_cache_file_name=str(cache_dir / "eval_indices.arrow"),
-    )
+    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed, run_dir / "data")
+    data_fingerprint = [corpus._fingerprint, len(corpus), cfg.eval_fraction, cfg.seed]
     reporter.log(f"corpus: {len(split['train'])} training documents, {len(split['test'])} held out")
 
     # --- tokenizer ----------------------------------------------------------------
@@ -82,9 +69,10 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         tokenizer = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
         reporter.log(f"tokenizer: the run's own, trained before ({len(tokenizer)} tokens)")
     else:
-        tokenizer = train_tokenizer(iter_text_batches(split["train"]), cfg.vocab_size, cfg.lowercase)
+        tokenizer, hit = corpus_tokenizer(split["train"], data_fingerprint, cfg.vocab_size, cfg.lowercase, cache_dir)
         tokenizer.save_pretrained(run_dir / "tokenizer")
-        reporter.log(f"tokenizer: WordPiece trained on the corpus ({len(tokenizer)} tokens)")
+        reporter.log(f"tokenizer: WordPiece {'from the cache, ' if hit else ''}trained on the corpus "
+                     f"({len(tokenizer)} tokens)")
     if tokenizer.mask_token is None:
         raise ConfigError("base_model", "its tokenizer has no mask token, so it cannot be trained with MLM")
 
@@ -99,42 +87,22 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
                                   pad_token_id=tokenizer.pad_token_id, **preset_shape(cfg.model_size))
         model = BertForMaskedLM(model_config)
     model = with_sparse_head(model)  # the vocabulary projection only at masked positions (see sparse_head.py)
+    saved_dropout = set_dropout(model, cfg.dropout)
     parameters = sum(p.numel() for p in model.parameters())
-    reporter.info(parameters=parameters, device=device)
-    reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device}")
+    reporter.info(parameters=parameters, device=device, precision=precision)
+    reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device} in {precision}, "
+                 f"dropout {cfg.dropout:g}")
 
-    # --- packing: documents -> full blocks of max_seq_length tokens -----------------
-    # Concatenating documents (separated by [SEP]) and cutting fixed blocks means
-    # every position is a real token: no compute is spent on padding.
-    body = cfg.max_seq_length - 2  # room for [CLS] ... [SEP]
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    if cls_id is None:
-        cls_id = tokenizer.bos_token_id
-    if sep_id is None:
-        sep_id = tokenizer.eos_token_id
-
-    def pack(batch):
-        stream: list[int] = []
-        for ids in tokenizer(batch["text"], add_special_tokens=False)["input_ids"]:
-            stream.extend(ids)
-            stream.append(sep_id)
-        blocks = [[cls_id, *stream[i:i + body], sep_id] for i in range(0, len(stream) - body + 1, body)]
-        return {"input_ids": blocks}
-
-    def packed(dataset, name):
-        return dataset.map(pack, batched=True, batch_size=1000, remove_columns=dataset.column_names,
-                           cache_file_name=str(cache_dir / f"{name}_blocks.arrow"), desc=f"packing {name}")
-
-    train_blocks = packed(split["train"], "train")
-    eval_blocks = packed(split["test"], "eval")
+    # --- packing: documents -> full blocks of max_seq_length tokens (see mlm_data.py) ----
+    train_blocks, eval_blocks, hit = packed_blocks(split, data_fingerprint, tokenizer, cfg.max_seq_length, cache_dir)
     if len(train_blocks) == 0 or len(eval_blocks) == 0:
         raise ValueError(f"the corpus is too small for blocks of {cfg.max_seq_length} tokens; "
                          "add text, lower max_seq_length or raise eval_fraction")
     if len(eval_blocks) > MAX_EVAL_BLOCKS:
         eval_blocks = eval_blocks.select(range(MAX_EVAL_BLOCKS))
-    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
+    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks), padding_share=0.0)
     reporter.log(f"data: {len(train_blocks)} training blocks, {len(eval_blocks)} eval blocks "
-                 f"of {cfg.max_seq_length} tokens")
+                 f"of {cfg.max_seq_length} tokens{' (from the cache)' if hit else ''}")
 
     # The held-out blocks are masked once, with a fixed seed, so that every
     # evaluation scores the same positions and the eval curve is comparable.
@@ -154,6 +122,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         learning_rate=cfg.learning_rate,
         warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,
+        optim="adamw_torch_fused",  # one fused kernel for the whole update (the Trainer's default too, made explicit)
         eval_strategy="steps",
         eval_steps=cfg.eval_steps,
         logging_steps=cfg.logging_steps,
@@ -163,8 +132,9 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         save_total_limit=2,
         seed=cfg.seed,
         use_cpu=device == "cpu",
-        bf16=cfg.precision == "bf16",
-        fp16=cfg.precision == "fp16",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        torch_compile=cfg.torch_compile,
         report_to=cfg.trackers(),
         disable_tqdm=not show_progress,
         dataloader_num_workers=0,
@@ -186,7 +156,10 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         reporter.log(f"resuming from {resume_from.name}")
     else:
         trainer.evaluate()  # the untrained model's eval loss: the curve's starting point at step 0
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    reporter.info(train_seconds=output.metrics.get("train_runtime"),
+                  trained_tokens=(trainer.state.global_step - (checkpoint_step(resume_from) if resume_from else 0))
+                  * tokens_per_step)
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
         return {"status": "cancelled", "step": trainer.state.global_step}
@@ -194,6 +167,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         trainer.evaluate()  # a final point, so the eval curve ends where the model ends
     model_dir = run_dir / "model"
     final = trainer.model.to_standard() if hasattr(trainer.model, "to_standard") else trainer.model
+    final.config.update(saved_dropout)  # training-time dropout is a training setting, not the model's
     final.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     status = "stopped" if callback.stopped_by_user else "completed"

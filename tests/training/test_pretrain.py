@@ -148,3 +148,43 @@ def test_eval_blocks_are_masked_once_so_every_evaluation_scores_the_same_positio
     assert first["labels"] == again["labels"]
     stacked = collator([first[i] for i in range(4)])
     assert torch.equal(stacked["labels"], torch.tensor(first["labels"]))
+
+
+def test_training_dropout_stays_out_of_the_saved_model(trained):
+    studio, status = trained
+    assert status["config"]["dropout"] == 0.0  # the default: no dropout while pretraining (Cramming)
+    run_dir = studio.workspace.run_dir(status["run_id"])
+    assert "dropout 0\n" in (run_dir / "train.log").read_text()
+    saved = json.loads((run_dir / "model" / "config.json").read_text())
+    # A user fine-tuning the folder with any tool gets BERT's usual regularisation.
+    assert saved["hidden_dropout_prob"] == 0.1 and saved["attention_probs_dropout_prob"] == 0.1
+
+
+def test_precision_auto_trains_in_bf16_exactly_where_the_cpu_has_it(trained):
+    from pretrain_studio.training.hardware import native_bf16
+
+    studio, status = trained
+    assert status["config"]["precision"] == "auto"
+    assert status["info"]["precision"] == ("bf16" if native_bf16("cpu") else "fp32")
+
+
+def test_a_second_run_on_the_same_corpus_reuses_tokenizer_and_blocks_from_the_cache(trained):
+    studio, status = trained
+    cache = studio.workspace.cache_dir
+    entries = sorted(p.name.split("-")[0] for p in cache.iterdir())
+    assert entries == ["blocks", "tokenizer"]
+    run = studio.start_pretraining({**TINY_RUN, "corpus_id": status["corpus_id"], "max_steps": 3})
+    again = wait_for(lambda: finished(studio, run["run_id"]), timeout=300, message="the second run")
+    assert again["status"] == "completed", again["error"]
+    log = (studio.workspace.run_dir(run["run_id"]) / "train.log").read_text()
+    assert "WordPiece from the cache" in log and "(from the cache)" in log
+    first_vocab = AutoTokenizer.from_pretrained(studio.workspace.run_dir(status["run_id"]) / "model").get_vocab()
+    assert AutoTokenizer.from_pretrained(studio.workspace.run_dir(run["run_id"]) / "model").get_vocab() == first_vocab
+    assert again["info"]["train_blocks"] == status["info"]["train_blocks"]
+    # Another block length is another entry; the tokenizer is still shared.
+    run = studio.start_pretraining({**TINY_RUN, "corpus_id": status["corpus_id"], "max_steps": 3,
+                                    "max_seq_length": 32})
+    other = wait_for(lambda: finished(studio, run["run_id"]), timeout=300, message="the third run")
+    assert other["status"] == "completed", other["error"]
+    assert other["info"]["train_blocks"] > status["info"]["train_blocks"]
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["blocks", "blocks", "tokenizer"]
