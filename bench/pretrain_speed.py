@@ -52,6 +52,7 @@ from pretrain_studio.jobs import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
 from pretrain_studio.training.masking import MaskingCollator  # noqa: E402
 from pretrain_studio.training.mlm_data import held_out_split, packed_blocks  # noqa: E402
+from pretrain_studio.training.padding import PaddingMeter  # noqa: E402
 
 DEFAULT_DATA = [DATA / "wikitext2_raw" / "wiki.test.raw"]
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
@@ -73,26 +74,6 @@ def peak_memory_mb(device: str) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-class CountingCollator:
-    """Wraps a collator and counts padding in the batches it makes."""
-
-    def __init__(self, inner, pad_id: int):
-        self.inner, self.pad_id = inner, pad_id
-        self.tokens = self.padding = 0
-
-    def __call__(self, examples):
-        batch = self.inner(examples)
-        mask = batch.get("attention_mask")
-        real = int(mask.sum()) if mask is not None else int((batch["input_ids"] != self.pad_id).sum())
-        self.tokens += batch["input_ids"].numel()
-        self.padding += batch["input_ids"].numel() - real
-        return batch
-
-    @property
-    def padding_share(self) -> float:
-        return self.padding / self.tokens if self.tokens else 0.0
 
 
 def evaluate(model, eval_blocks, device: str, batch_size: int = 32) -> dict:
@@ -136,8 +117,7 @@ def fresh_model(tokenizer, shape: str) -> BertForMaskedLM:
 
 def run_baseline(name: str, dataset, tokenizer, a, out: Path) -> tuple[dict, BertForMaskedLM]:
     model = fresh_model(tokenizer, a.shape)
-    collator = CountingCollator(DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15),
-                                tokenizer.pad_token_id)
+    collator = PaddingMeter(DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15))
     trainer = Trainer(model=model, args=train_args(out / name, a), train_dataset=dataset, data_collator=collator)
     reset_peak_memory(a.device)
     seconds = trainer.train().metrics["train_runtime"]

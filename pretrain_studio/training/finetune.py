@@ -27,6 +27,7 @@ from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .classification_metrics import (accuracy_and_f1, classification_report, linear_probe_baseline,
                                      majority_baseline)
 from .hardware import resolve_device, resolve_precision
+from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters
 from .reporting import RegistryCallback, RunReporter
 
@@ -139,6 +140,9 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
         seed=cfg.seed, use_cpu=device == "cpu",
         bf16=precision == "bf16", fp16=precision == "fp16",
         report_to=cfg.trackers(), disable_tqdm=not show_progress, dataloader_num_workers=0,
+        # Batches of similar lengths pad little. The Trainer then also orders evaluation and prediction by
+        # length, so scores are always computed from the label ids that come back with the predictions.
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
     optimizers = (None, None)
     if cfg.optimizer == "sgd":
@@ -156,6 +160,8 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
             return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device))
 
+    # Counts the padding of training batches only (evaluation runs with the model in eval mode).
+    collator = PaddingMeter(DataCollatorWithPadding(tokenizer), counting=lambda: model.training)
     callback = RegistryCallback(reporter, cfg.batch_size, throughput_name="examples_per_second", perplexity=False)
     callbacks = [callback]
     if cfg.early_stopping_patience:
@@ -163,7 +169,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if cfg.method == "adalora":
         callbacks.append(AdaLoraBudget(model))
     trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded[eval_split],
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+                      data_collator=collator, processing_class=tokenizer,
                       compute_metrics=accuracy_and_f1, callbacks=callbacks, optimizers=optimizers,
                       compute_loss_func=loss_fn)
     if not show_progress:
@@ -181,14 +187,17 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
         return {"status": "cancelled", "step": trainer.state.global_step}
-    reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric)
+    reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric,
+                  padding_share=collator.padding_share)
+    reporter.log(f"padding: {collator.padding_share:.1%} of the training batches' positions"
+                 f"{' (length-grouped batches)' if cfg.group_by_length else ''}")
 
     # --- what fine-tuning bought: the score split, beside two baselines -------------------
     reporter.log(f"scoring the {score_split} split and computing baselines")
     prediction = trainer.predict(encoded[score_split])
     logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     scored = data[score_split]
-    test_metrics = classification_report(scored["label"], np.asarray(logits).argmax(-1), names)
+    test_metrics = classification_report(prediction.label_ids, np.asarray(logits).argmax(-1), names)
     encoder = AutoModel.from_pretrained(base).to(device)
     baselines = {
         "majority": majority_baseline(data["train"]["label"], scored["label"], names),

@@ -174,3 +174,19 @@ def test_export_with_merged_model_loads_with_plain_transformers(setup, runs, tmp
     assert "accuracy" in (root / "README.md").read_text()
     with pytest.raises(StudioError, match="merge"):
         studio.export_run(runs["full"]["run_id"], merged=True)
+
+
+def test_length_grouped_batches_pad_far_less_than_random_ones(setup):
+    studio, base, dataset = setup
+    shares = {}
+    for grouped in (True, False):  # batches of 4: the Trainer's length groups span 18 batches on 300 rows
+        run = studio.start_finetuning({**FINETUNE_RUN, "dataset_id": dataset["dataset_id"], "base_model": base,
+                                       "method": "full", "max_steps": 10, "batch_size": 4, "eval_steps": 10,
+                                       "group_by_length": grouped})
+        done = wait_for(lambda: finished(studio, run["run_id"]), timeout=300, message="the run")
+        assert done["status"] == "completed", done["error"]
+        shares[grouped] = done["info"]["padding_share"]
+    # SST-2 sentences run from a few words to the 48-token limit: random batches pad a good share.
+    assert shares[True] < 0.10 and shares[False] > 2 * shares[True]
+    log = (studio.workspace.run_dir(run["run_id"]) / "train.log").read_text()
+    assert "padding: " in log and "(length-grouped batches)" not in log
