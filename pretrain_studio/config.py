@@ -374,7 +374,7 @@ def field_docs(cls=PretrainConfig) -> dict[str, str]:
     body = tree.body[0].body
     for node, nxt in zip(body, body[1:]):
         if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # a docstring may wrap lines
     return docs
 
 

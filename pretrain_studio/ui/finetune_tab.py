@@ -78,6 +78,8 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
         number("dropout", "Dropout", precision=None)
         inputs["class_weights"] = gr.Checkbox(value=defaults.class_weights, label="Class weights",
                                               info=docs["class_weights"])
+        inputs["group_by_length"] = gr.Checkbox(value=defaults.group_by_length, label="Length-grouped batches",
+                                                info=docs["group_by_length"])
         number("seed", "Seed")
     with gr.Row():
         number("eval_steps", "Evaluate every")

@@ -74,6 +74,7 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
         number("learning_rate", "Learning rate", precision=None)
         number("warmup_steps", "Warm-up steps")
         number("weight_decay", "Weight decay", precision=None)
+        number("dropout", "Dropout", precision=None)
     with gr.Row():
         inputs["mask_probability"] = gr.Slider(0.05, 0.5, value=defaults.mask_probability, step=0.01,
                                                label="Mask probability", info=docs["mask_probability"])
@@ -88,6 +89,8 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
             number("save_steps", "Checkpoint every")
             number("seed", "Seed")
         hardware_inputs(inputs, defaults, docs)
+        inputs["torch_compile"] = gr.Checkbox(value=defaults.torch_compile, label="torch.compile",
+                                              info=docs["torch_compile"])
     names = list(inputs)
     components = [inputs[n] for n in names]
     with gr.Row():
