@@ -151,14 +151,22 @@ def grouped_texts(texts: list[str], tokenizer, a):
     return datasets.Dataset.from_dict(blocks)
 
 
-def run_ours(a, tmp: Path):
+LEVER_ABLATIONS = {  # our run with levers switched off, to see what each one gives (--levers)
+    "without bf16": {"precision": "fp32"},
+    "without dropout 0": {"dropout": 0.1},
+    "packing + sparse head only": {"precision": "fp32", "dropout": 0.1},
+}
+
+
+def run_ours(a, tmp: Path, studio: Studio | None = None, corpus: dict | None = None, overrides: dict | None = None):
     """The studio's path as a user launches it: a registered corpus, a run, the job runner's execute_run."""
-    studio = Studio(tmp / "ours", start_worker=False)
-    corpus = studio.upload_corpus(a.data, "bench", txt_mode=a.txt_mode)
+    if studio is None:
+        studio = Studio(tmp / "ours", start_worker=False)
+        corpus = studio.upload_corpus(a.data, "bench", txt_mode=a.txt_mode)
     values = {"corpus_id": corpus["corpus_id"], "model_size": a.shape, "vocab_size": a.vocab, "max_steps": a.steps,
               "batch_size": a.batch_size, "max_seq_length": a.seq_len, "learning_rate": a.lr, "warmup_steps": 20,
               "eval_steps": 10 * a.steps, "save_steps": 10 * a.steps, "logging_steps": 10, "seed": 0,
-              "device": a.device, **dict(kv.split("=", 1) for kv in a.ours)}
+              "device": a.device, **dict(kv.split("=", 1) for kv in a.ours), **(overrides or {})}
     run_id = studio.create_foreground_run(values)
     reset_peak_memory(a.device)
     status = execute_run(studio.workspace, studio.registry.get_run(run_id))
@@ -189,6 +197,8 @@ def main() -> None:
     parser.add_argument("--eval-blocks", type=int, default=256)
     parser.add_argument("--ours", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="extra settings for our run, e.g. precision=fp32 dropout=0.1 (to measure one lever)")
+    parser.add_argument("--levers", action="store_true",
+                        help="also run ours with bf16 and/or dropout 0 switched off, to show what each lever gives")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU")
     a = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pretrain-speed-"))
@@ -210,6 +220,13 @@ def main() -> None:
         results[name] = figures
         del model
 
+    levers = {}
+    if a.levers:
+        for label, overrides in LEVER_ABLATIONS.items():
+            figures, model, *_ = run_ours(a, tmp, studio, corpus, overrides)
+            figures.update(evaluate(model, eval_blocks, a.device))
+            levers[label] = figures
+
     peak = a.peak_tflops
     if peak is None and a.device.startswith("cuda"):
         gpu = torch.cuda.get_device_name()
@@ -228,6 +245,12 @@ def main() -> None:
         print(f"{label:14} {r['tokens_per_second']:>12,.0f} {r['tokens_per_second'] / base_a:>5.2f}x "
               f"{r['tokens_per_second'] / base_b:>5.2f}x {r['padding_share']:>7.1%} {r['peak_memory_mb']:>8,.0f} "
               f"{r['eval_loss']:>9.4f} {r['eval_accuracy']:>8.4f}" + (f" {r['mfu']:>6.1%}" if peak else ""))
+    if levers:
+        ours = results["ours"]["tokens_per_second"]
+        print(f"\n{'our run':28} {'useful tok/s':>12} {'vs B':>6} {'all levers / this':>18} {'eval loss':>9}")
+        for label, r in [("all levers (default)", results["ours"]), *levers.items()]:
+            print(f"{label:28} {r['tokens_per_second']:>12,.0f} {r['tokens_per_second'] / base_b:>5.2f}x "
+                  f"{ours / r['tokens_per_second']:>17.2f}x {r['eval_loss']:>9.4f}")
     summary = {
         "shape": a.shape, "steps": a.steps, "device": a.device, "data": [str(p) for p in a.data],
         "ours_settings": a.ours, "ours_precision": results["ours"]["precision"],
@@ -240,6 +263,8 @@ def main() -> None:
         "eval_loss_line_by_line": round(results["line_by_line"]["eval_loss"], 4),
         "results": {k: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in r.items()}
                     for k, r in results.items()},
+        "levers": {k: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in r.items()}
+                   for k, r in levers.items()},
         "when": time.strftime("%Y-%m-%d %H:%M"),
     }
     print(json.dumps(summary))

@@ -188,3 +188,19 @@ def test_a_second_run_on_the_same_corpus_reuses_tokenizer_and_blocks_from_the_ca
     assert other["status"] == "completed", other["error"]
     assert other["info"]["train_blocks"] > status["info"]["train_blocks"]
     assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["blocks", "blocks", "tokenizer"]
+
+
+def test_torch_compile_trains_and_saves_a_plain_model(trained):
+    from transformers import BertForMaskedLM
+
+    studio, status = trained
+    run = studio.start_pretraining({**TINY_RUN, "corpus_id": status["corpus_id"], "max_steps": 4, "eval_steps": 2,
+                                    "torch_compile": True})
+    done = wait_for(lambda: finished(studio, run["run_id"]), timeout=600, message="the compiled run")
+    assert done["status"] == "completed", done["error"]
+    eval_loss = series(studio, run["run_id"], "eval_loss")
+    assert len(eval_loss) == 3 and all(v == v for v in eval_loss)  # steps 0, 2 and 4, none NaN
+    # The compiled wrapper's parameter names ("_orig_mod.") must not leak into the saved folder.
+    _, loading = BertForMaskedLM.from_pretrained(studio.workspace.run_dir(run["run_id"]) / "model",
+                                                 output_loading_info=True)
+    assert not loading["missing_keys"] and not loading["unexpected_keys"]
