@@ -53,3 +53,23 @@ def test_deleted_model_files_are_reported(model_dir, tmp_path):
     (copy / "model.safetensors").unlink()
     with pytest.raises(PredictionError, match="no model files"):
         fill_mask(copy, "a [MASK]", 2)
+
+
+def test_batched_probabilities_come_back_in_input_order(model_dir):
+    """predict_proba batches texts by length; every row must still belong to its own text."""
+    from transformers import BertForSequenceClassification
+
+    from pretrain_studio.model_store import predict_proba
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(model_dir, num_labels=3).eval()
+    texts = ["the " * n + "end ." for n in (9, 1, 30, 4, 0, 17, 2, 25, 6, 12, 3)]
+    one_by_one = torch.cat([predict_proba(tokenizer, model, [text]) for text in texts])
+    batched = predict_proba(tokenizer, model, texts, batch_size=4)
+    assert batched.shape == (len(texts), 3)
+    torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-4)
+    pairs = [text[::-1] for text in texts]
+    torch.testing.assert_close(predict_proba(tokenizer, model, texts, pairs, batch_size=4),
+                               torch.cat([predict_proba(tokenizer, model, [t], [p]) for t, p in zip(texts, pairs)]),
+                               atol=1e-5, rtol=1e-4)

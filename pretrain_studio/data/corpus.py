@@ -6,9 +6,10 @@ gzipped), cleans the documents, and saves them as a `datasets.Dataset` with one 
 
 Design points:
 
-* Streaming. A corpus can be many GB, so no file is ever read whole into memory. Text is
-  decoded incrementally and documents go to an Arrow stream file in bounded batches. That
-  file is then saved with `save_to_disk`.
+* Streaming. A corpus can be many GB, so no file is ever read whole into memory, and
+  memory does not grow with the corpus. Text is decoded incrementally and documents go in
+  bounded batches straight into the dataset's Arrow file (the file `save_to_disk` would
+  write); the duplicate check keeps its document hashes on disk, not in a set.
 * Honest decoding. UTF-8 is tried first, then cp1252, then Latin-1. Each file's chosen
   encoding is reported, because a wrong guess shows up later as garbage tokens.
 * All or nothing. The corpus is built in a temporary sibling of `dest_dir` and renamed
@@ -23,13 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import uuid
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 
 from .readers import (
@@ -69,6 +73,11 @@ _BATCH_DOCS = 10_000
 _BATCH_CHARS = 32 * 1024 * 1024
 
 _FEATURES = datasets.Features({"text": datasets.Value("string")})
+_DATA_FILE = "data-00000-of-00001.arrow"  # the name save_to_disk gives a one-shard dataset
+
+# Document hashes are spilled to disk in buffers of this many 8-byte hashes (1 MB).
+_DIGEST_BUFFER = 1 << 17
+_DIGEST_BUCKETS = 256
 
 # Histogram bins for document length in words. The edges grow by a factor of sqrt(2),
 # rounded to whole words: 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, ... The edges
@@ -217,11 +226,12 @@ def _check_destination(dest: Path) -> None:
 def _build_dataset(
     sources: list[Source], work_dir: Path, txt_mode: str, text_column: str | None, min_chars: int
 ) -> CorpusStats:
-    """Stream every file into one Arrow file, then save that as a dataset in work_dir/dataset."""
-    stream_path = work_dir / "documents.arrow"
+    """Stream every file into one Arrow file, in the layout of `save_to_disk`, at work_dir/dataset."""
+    dataset_dir = work_dir / "dataset"
+    dataset_dir.mkdir()
     encodings: dict[str, str] = {}
-    with _ArrowBatchWriter(stream_path) as writer:
-        collector = _Collector(writer, min_chars)
+    with _ArrowBatchWriter(dataset_dir / _DATA_FILE) as writer:
+        collector = _Collector(writer, min_chars, work_dir / "digests")
         for source in sources:
             docs_before, empty_before, short_before = collector.documents, collector.empty, collector.short
             with file_errors(source):
@@ -234,16 +244,29 @@ def _build_dataset(
                 if short:
                     detail += f", {short} shorter than min_chars={min_chars}"
                 raise CorpusError(f"{source.name}: no documents found ({detail})")
-
-    # from_file memory-maps the stream file. save_to_disk writes the standard layout (and
-    # shards big corpora). Neither touches the Hugging Face cache in the home directory.
-    dataset = datasets.Dataset.from_file(str(stream_path))
-    dataset.save_to_disk(str(work_dir / "dataset"))
-    del dataset  # release the memory map before work_dir is deleted
-
+    _write_dataset_metadata(dataset_dir)
     return collector.stats(files=[s.name for s in sources], encodings=encodings)
 
 
+def _write_dataset_metadata(dataset_dir: Path) -> None:
+    """The state.json and dataset_info.json that `save_to_disk` writes beside its Arrow file.
+
+    The documents are already in that file (an Arrow IPC stream with the features in its schema, as
+    save_to_disk writes it). Going through `Dataset.from_file(...).save_to_disk(...)` instead would
+    copy the whole corpus once more, and reading it back through the memory map would count all of
+    it in the process's resident memory. `load_corpus` (datasets.load_from_disk) opens the result.
+    """
+    datasets.DatasetInfo(features=_FEATURES).write_to_directory(str(dataset_dir), pretty_print=True)
+    state = {
+        "_data_files": [{"filename": _DATA_FILE}],
+        "_fingerprint": uuid.uuid4().hex[:16],  # new content, so a new fingerprint (caches key on it)
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": None,
+    }
+    (dataset_dir / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def _ingest_file(
@@ -309,12 +332,12 @@ class _ArrowBatchWriter:
 class _Collector:
     """Cleans each record into a document, keeps the statistics and hands kept documents to the writer."""
 
-    def __init__(self, writer: _ArrowBatchWriter, min_chars: int):
+    def __init__(self, writer: _ArrowBatchWriter, min_chars: int, digest_dir: Path):
         self._writer = writer
         self._min_chars = min_chars
         self.documents = self.characters = self.words = 0
-        self.empty = self.short = self.duplicates = 0
-        self._seen: set[bytes] = set()  # 8-byte hashes: about 80 bytes of memory per unique document
+        self.empty = self.short = 0
+        self._digests = _DuplicateCounter(digest_dir)
         self._hist_counts = [0] * len(_HIST_EDGES)
 
     def offer(self, text: str | None) -> None:
@@ -337,11 +360,7 @@ class _Collector:
             # Lone surrogates (possible via JSON "\ud800" escapes) cannot be stored as UTF-8.
             encoded = text.encode("utf-8", "replace")
             text = encoded.decode("utf-8")
-        digest = hashlib.blake2b(encoded, digest_size=8).digest()
-        if digest in self._seen:
-            self.duplicates += 1
-        else:
-            self._seen.add(digest)
+        self._digests.add(hashlib.blake2b(encoded, digest_size=8).digest())
 
         n_words = len(text.split())
         self.documents += 1
@@ -360,7 +379,7 @@ class _Collector:
             characters=self.characters,
             words=self.words,
             empty_lines=self.empty,
-            duplicate_documents=self.duplicates,
+            duplicate_documents=self._digests.repeats(),
             length_histogram=self._histogram(),
             encodings=dict(encodings),
             files=list(files),
@@ -377,3 +396,43 @@ class _Collector:
         if len(edges) < hi - lo + 2:  # the top bin has no upper edge in the table: extend it
             edges.append(edges[-1] * 2)
         return {"edges": edges, "counts": self._hist_counts[lo : hi + 1]}
+
+
+class _DuplicateCounter:
+    """Counts documents whose exact text occurred earlier, in memory that does not grow with the corpus.
+
+    A set of the 8-byte hashes in memory costs about 90 bytes per document (over 250 MB for a 200 MB
+    corpus of short lines). Instead the hashes are buffered (1 MB) and spilled to 256 bucket files
+    on disk by their last byte; at the end each bucket is read and counted on its own, so a bucket
+    holds 1/256 of the hashes (8 bytes per document on disk, about 30 kB of memory per million
+    documents). Repeats = hashes - distinct hashes, as the set counted them.
+    """
+
+    def __init__(self, folder: Path):
+        self._folder = folder
+        self._folder.mkdir()
+        self._pending = bytearray()
+
+    def add(self, digest: bytes) -> None:
+        self._pending += digest
+        if len(self._pending) >= 8 * _DIGEST_BUFFER:
+            self._spill()
+
+    def _spill(self) -> None:
+        digests = np.frombuffer(bytes(self._pending), dtype=np.uint64)
+        self._pending.clear()
+        buckets = (digests >> np.uint64(56)).astype(np.uint8)
+        order = np.argsort(buckets, kind="stable")
+        digests, buckets = digests[order], buckets[order]
+        bounds = np.searchsorted(buckets, np.arange(_DIGEST_BUCKETS + 1))
+        for bucket in np.flatnonzero(np.diff(bounds)):
+            with open(self._folder / f"{bucket:02x}", "ab") as fh:
+                fh.write(digests[bounds[bucket] : bounds[bucket + 1]].tobytes())
+
+    def repeats(self) -> int:
+        self._spill()
+        total = 0
+        for path in self._folder.iterdir():
+            digests = np.fromfile(path, dtype=np.uint64)
+            total += len(digests) - len(np.unique(digests))
+        return total

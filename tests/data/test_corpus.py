@@ -389,6 +389,22 @@ def test_reingest_replaces_corpus_and_failure_keeps_the_old_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "empty.txt", "first.txt", "second.txt"]
 
 
+
+def test_duplicates_counted_exactly_across_spilled_hash_buffers(tmp_path, monkeypatch):
+    """The duplicate check keeps its hashes on disk, spilled buffer by buffer: repeats that fall in
+    different buffers count the same as an exact in-memory count."""
+    import pretrain_studio.data.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "_DIGEST_BUFFER", 64)  # a spill every 64 documents
+    lines = [line.strip() for line in WIKI.read_text(encoding="utf-8").splitlines() if line.strip()]
+    docs = lines[:700] + lines[100:400] + lines[:64]
+    path = tmp_path / "repeats.txt"
+    path.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    stats = ingest_corpus([path], tmp_path / "corpus")
+    assert stats.documents == len(docs)
+    assert stats.duplicate_documents == len(docs) - len(set(docs)) > 364
+    assert load_corpus(tmp_path / "corpus")["text"] == docs
+
 def test_unrelated_folder_is_never_overwritten(tmp_path):
     dest = tmp_path / "corpus"
     dest.mkdir()
