@@ -63,7 +63,8 @@ LOSS_POINTS_JS = """() => {
     let most = 0;
     for (const gd of document.querySelectorAll(".js-plotly-plot")) {
         let n = 0;
-        for (const trace of gd.data || []) if (names.has(trace.name) && trace.x) n += trace.x.length;
+        // _fullData: what plotly drew, with arrays decoded (the figure may send them as typed binary data)
+        for (const trace of gd._fullData || []) if (names.has(trace.name) && trace.x) n += trace.x.length;
         most = Math.max(most, n);
     }
     return most;
