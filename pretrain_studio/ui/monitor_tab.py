@@ -4,7 +4,7 @@ A `gr.Timer` polls the registry once a second and asks only for metric rows
 newer than the last one this browser tab has seen (kept in a `gr.State`), so
 a reload or a second tab simply starts from zero and catches up, and the
 poll's cost does not grow with the run's length: each series is kept to at
-most `plots.MAX_POINTS` points as rows arrive (`plots.LiveSeries`: first and
+most `plots.LIVE_POINTS` points as rows arrive (`plots.LiveSeries`: first and
 latest point, each stretch's lowest and highest), so neither the state nor a
 redraw grows at step 50,000 (`bench/poll_cost.py`). The plot is redrawn only
 when new points arrived, and not at all while "Pause live plot" is ticked: a

@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 
 from pretrain_studio.ui.monitor_tab import build_monitor_tab
-from pretrain_studio.ui.plots import MAX_POINTS, LiveSeries
+from pretrain_studio.ui.plots import LIVE_POINTS, LiveSeries
 
 RUN = "run-long"
 
@@ -89,17 +89,17 @@ def test_poll_at_step_50000_plots_the_whole_run_within_the_bound(monitor):
     drawn = traces(figure)
     assert set(drawn) == {"train loss", "eval loss", "learning rate"}
     for x, _ in drawn.values():
-        assert len(x) <= MAX_POINTS
+        assert len(x) <= LIVE_POINTS
         assert x == sorted(x)
     assert drawn["train loss"][0][0] == 10 and drawn["train loss"][0][-1] == 50_000
     assert drawn["eval loss"][0] == list(range(0, 50_001, 500))  # 101 evaluations: all drawn
-    assert all(len(kept.points()) <= MAX_POINTS for kept in state["series"].values())
+    assert all(len(kept.points()) <= LIVE_POINTS for kept in state["series"].values())
 
     # One more logging step arrives: the next poll reads only it, and its point is the plot's last.
     write_steps(studio, 50_001, 50_010)
     text, figure, _, _, _, state = poll(RUN, state, False)
     drawn = traces(figure)
-    assert drawn["train loss"][0][-1] == 50_010 and len(drawn["train loss"][0]) <= MAX_POINTS
+    assert drawn["train loss"][0][-1] == 50_010 and len(drawn["train loss"][0]) <= LIVE_POINTS
     assert drawn["train loss"][1][-1] == pytest.approx(3 + 6 * math.exp(-50_010 / 3000))
     assert drawn["learning rate"][0][-1] == 50_010
     assert "train loss 3" in text and "20,000 tokens/s" in text
