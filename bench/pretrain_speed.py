@@ -1,6 +1,6 @@
 """MLM pretraining speed: the studio against the two recipes people copy, side by side in one process.
 
-    python bench/pretrain_speed.py [--shape mini] [--data FILE ...] [--steps 100] [--device cpu]
+    python bench/pretrain_speed.py [--shape mini] [--data FILE ...] [--steps 100] [--device cpu] [--levers]
 
 Three ways to train the same model shape on the same text, with the same
 tokenizer, batch (16 x 128), optimiser settings and number of steps:
@@ -22,6 +22,9 @@ with a fixed seed): eval loss and masked-token accuracy. Peak memory is the
 process's peak RSS during each arm (the kernel's high-water mark is reset
 between arms), or peak CUDA memory on a GPU. Ours and run_mlm see the same
 number of tokens (full blocks); line_by_line sees fewer useful ones per step.
+With --levers, our run is repeated with bf16 and/or dropout 0 switched off
+(`precision=fp32`, `dropout=0.1`), which shows what each lever gives; what is then left
+against run_mlm (which also packs full blocks) is the sparse MLM head.
 Prints a table and one JSON line.
 """
 

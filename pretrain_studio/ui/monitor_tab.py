@@ -137,7 +137,16 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         elif not status["test_metrics"] and state.get("results_drawn") is not False:
             state["results_drawn"] = False
             text, matrix = "", gr.Plot(visible=False)
-        return progress_text(status, series), figure, status["log_tail"], text, matrix, state
+        # Every output left unchanged is skipped: the browser re-renders what it receives, and on a small
+        # machine that rendering takes CPU from the training beside it.
+        log_tail = status["log_tail"] if status["log_tail"] != state.get("log_tail") else gr.skip()
+        state["log_tail"] = status["log_tail"]
+        progress = progress_text(status, series)
+        if progress == state.get("progress"):
+            progress = gr.skip()
+        else:
+            state["progress"] = progress
+        return progress, figure, log_tail, text, matrix, state
 
     outputs = [status_md, plot, log, results, confusion, seen]
     timer.tick(user_errors(poll), [run, seen, pause], outputs, api_visibility="private", show_progress="hidden")
