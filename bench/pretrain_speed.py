@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import pyarrow.compute  # noqa: E402
 import torch  # noqa: E402
 from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling,  # noqa: E402
                           Trainer, TrainingArguments)
@@ -54,7 +55,7 @@ from pretrain_studio.data.corpus import load_corpus  # noqa: E402
 from pretrain_studio.jobs import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
 from pretrain_studio.training.masking import MaskingCollator  # noqa: E402
-from pretrain_studio.training.mlm_data import held_out_split, packed_blocks  # noqa: E402
+from pretrain_studio.training.mlm_data import held_out_split, packed_blocks, split_fingerprint  # noqa: E402
 from pretrain_studio.training.padding import PaddingMeter  # noqa: E402
 
 DEFAULT_DATA = [DATA / "wikitext2_raw" / "wiki.test.raw"]
@@ -179,7 +180,7 @@ def run_ours(a, tmp: Path, studio: Studio | None = None, corpus: dict | None = N
     info = run["info"]
     model_dir = studio.workspace.run_dir(run_id) / "model"
     model = BertForMaskedLM.from_pretrained(model_dir)  # the saved folder must be a plain BertForMaskedLM
-    figures = {"tokens_per_second": info["trained_tokens"] / info["train_seconds"], "padding_share": 0.0,
+    figures = {"tokens_per_second": info["trained_tokens"] / info["train_seconds"],
                "peak_memory_mb": peak_memory_mb(a.device), "train_seconds": info["train_seconds"],
                "useful_tokens": info["trained_tokens"], "precision": info.get("precision"),
                "flops_per_token": flops_per_token(model, a.seq_len)}
@@ -211,8 +212,12 @@ def main() -> None:
     # The same documents the run trained on and held out, and its own held-out blocks, masked once.
     docs = load_corpus(studio.registry.get_corpus(corpus["corpus_id"])["path"])
     split = held_out_split(docs, run["config"]["eval_fraction"], 0, tmp / "split")
-    fingerprint = [docs._fingerprint, len(docs), run["config"]["eval_fraction"], 0]
-    _, eval_blocks, _ = packed_blocks(split, fingerprint, tokenizer, a.seq_len, studio.workspace.cache_dir)
+    fingerprint = split_fingerprint(docs, run["config"]["eval_fraction"], 0)
+    train_blocks, eval_blocks, _ = packed_blocks(split, fingerprint, tokenizer, a.seq_len, studio.workspace.cache_dir)
+    # Measured, not assumed: the share of pad ids in the blocks our run trained on.
+    ids = pyarrow.compute.list_flatten(train_blocks.data.column("input_ids"))
+    results["ours"]["padding_share"] = pyarrow.compute.mean(
+        pyarrow.compute.equal(ids, tokenizer.pad_token_id).cast("int8")).as_py()
     eval_blocks = MaskingCollator(tokenizer, 0.15).mask_once(eval_blocks.select(range(min(a.eval_blocks,
                                                                                            len(eval_blocks)))), seed=1)
     results["ours"].update(evaluate(ours_model, eval_blocks, a.device))

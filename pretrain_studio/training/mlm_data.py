@@ -45,6 +45,12 @@ def held_out_split(corpus: datasets.Dataset, eval_fraction: float, seed: int, wo
     )
 
 
+def split_fingerprint(corpus: datasets.Dataset, eval_fraction: float, seed: int) -> list:
+    """What the training and held-out documents depend on: the corpus (its Arrow fingerprint, written at
+    ingest) and the split. Part of every cache key below."""
+    return [corpus._fingerprint, len(corpus), eval_fraction, seed]
+
+
 def build_once(folder: Path, build) -> Path:
     """Return `folder`, calling `build(tmp_folder)` first if no complete entry is there yet."""
     if (folder / DONE).exists():
@@ -66,11 +72,9 @@ def build_once(folder: Path, build) -> Path:
     return folder
 
 
-def corpus_tokenizer(train_docs: datasets.Dataset, fingerprint: str, vocab_size: int, lowercase: bool,
-                     cache_dir: Path | None) -> tuple[PreTrainedTokenizerBase, bool]:
+def corpus_tokenizer(train_docs: datasets.Dataset, fingerprint: list, vocab_size: int, lowercase: bool,
+                     cache_dir: Path) -> tuple[PreTrainedTokenizerBase, bool]:
     """(WordPiece tokenizer trained on the training documents, whether it came from the cache)."""
-    if cache_dir is None:
-        return train_tokenizer(iter_text_batches(train_docs), vocab_size, lowercase), False
     folder = cache_dir / f"tokenizer-{cache_key(fingerprint, vocab_size, lowercase)}"
     hit = (folder / DONE).exists()
 
@@ -104,7 +108,7 @@ def pack_function(tokenizer: PreTrainedTokenizerBase, max_seq_length: int):
     return pack
 
 
-def packed_blocks(split: datasets.DatasetDict, fingerprint: str, tokenizer: PreTrainedTokenizerBase,
+def packed_blocks(split: datasets.DatasetDict, fingerprint: list, tokenizer: PreTrainedTokenizerBase,
                   max_seq_length: int, cache_dir: Path) -> tuple[datasets.Dataset, datasets.Dataset, bool]:
     """(training blocks, held-out blocks, whether they came from the cache), memory-mapped from `cache_dir`."""
     key = cache_key(fingerprint, tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast else

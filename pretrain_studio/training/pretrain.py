@@ -23,7 +23,7 @@ from ..data.corpus import load_corpus
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .hardware import resolve_device, resolve_precision
 from .masking import MaskingCollator
-from .mlm_data import corpus_tokenizer, held_out_split, packed_blocks
+from .mlm_data import corpus_tokenizer, held_out_split, packed_blocks, split_fingerprint
 from .reporting import RegistryCallback, RunReporter
 from .sparse_head import with_sparse_head
 
@@ -58,7 +58,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     # --- corpus and held-out split ----------------------------------------------
     corpus = load_corpus(corpus_path)
     split = held_out_split(corpus, cfg.eval_fraction, cfg.seed, run_dir / "data")
-    data_fingerprint = [corpus._fingerprint, len(corpus), cfg.eval_fraction, cfg.seed]
+    data_fingerprint = split_fingerprint(corpus, cfg.eval_fraction, cfg.seed)
     reporter.log(f"corpus: {len(split['train'])} training documents, {len(split['test'])} held out")
 
     # --- tokenizer ----------------------------------------------------------------
@@ -100,7 +100,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
                          "add text, lower max_seq_length or raise eval_fraction")
     if len(eval_blocks) > MAX_EVAL_BLOCKS:
         eval_blocks = eval_blocks.select(range(MAX_EVAL_BLOCKS))
-    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks), padding_share=0.0)
+    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
     reporter.log(f"data: {len(train_blocks)} training blocks, {len(eval_blocks)} eval blocks "
                  f"of {cfg.max_seq_length} tokens{' (from the cache)' if hit else ''}")
 
@@ -150,16 +150,16 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
 
     # --- train, evaluate, save ----------------------------------------------------------
     resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
+    start_step = checkpoint_step(resume_from) if resume_from is not None else 0
     if resume_from is not None:
         # The steps after the checkpoint are trained again: their old points leave the curves.
-        reporter.rewind(checkpoint_step(resume_from))
+        reporter.rewind(start_step)
         reporter.log(f"resuming from {resume_from.name}")
     else:
         trainer.evaluate()  # the untrained model's eval loss: the curve's starting point at step 0
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     reporter.info(train_seconds=output.metrics.get("train_runtime"),
-                  trained_tokens=(trainer.state.global_step - (checkpoint_step(resume_from) if resume_from else 0))
-                  * tokens_per_step)
+                  trained_tokens=(trainer.state.global_step - start_step) * tokens_per_step)
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
         return {"status": "cancelled", "step": trainer.state.global_step}
