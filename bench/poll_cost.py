@@ -9,9 +9,10 @@ every 10 steps, eval_loss, eval_accuracy and perplexity at step 0 and every `--e
 each time. Then it measures, `--repeats` times (the step counts interleaved, so a change in the machine's
 load hits them all alike), and reports the medians of:
 
-* poll: the function the Runs tab's `gr.Timer` calls each second (found on the built Blocks by its tick
-  trigger), given the `gr.State` that the tab's earlier polls accumulated from step 0, while one new
-  logging step arrives (4 rows), so it reads the new rows and redraws the plot;
+* poll: the function the Runs tab's `gr.Timer` calls (found on the built Blocks by its tick trigger),
+  given the `gr.State` that the tab's earlier polls accumulated from step 0, while one new logging step
+  arrives (4 rows) and the last redraw is older than `PLOT_SECONDS`, so it reads the new rows and
+  redraws the plot;
 * poll + send: the same plus Gradio turning the figure into what goes to the browser (`gr.Plot.postprocess`);
 * api: the `/run_metrics` endpoint's function as registered by `register_api`, called as a polling client
   does, with `after_id` = the last id it has seen, while one logging step arrives.
@@ -44,6 +45,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from runs_ui_render import unsynced  # bench/ is on sys.path: it holds this script
 
 LOGGING_STEPS = 10
+STATE = 5  # the poll returns (progress, plot, log tail, results, confusion matrix, state, timer)
 
 
 class Run:
@@ -103,7 +105,8 @@ class Watcher:
         self.run, self.poll, self.api = run, poll, api
         # What the tab's earlier polls did: read every row written since the previous poll (here in one
         # call instead of one a second; the state that results is the same).
-        self.state = poll(run.run_id, {"run_id": None, "after_id": 0, "series": {}}, False)[-1]
+        self.state = poll(run.run_id, {"run_id": None, "after_id": 0, "series": {}}, False)[STATE]
+        self.state["drawn_at"] = -math.inf  # the last redraw was long ago: each sampled poll redraws
         self.last_id = api(run.run_id, 0)[-1]["id"]  # the API client has read everything so far
         self.poll_s, self.send_s, self.api_s, self.points = [], [], [], 0
 

@@ -13,7 +13,7 @@ from .dataset_tab import build_dataset_tab, dataset_choices, describe_dataset
 from .errors import user_errors
 from .finetune_tab import base_model_choices as finetune_bases
 from .finetune_tab import build_finetune_tab
-from .monitor_tab import build_monitor_tab, run_choices
+from .monitor_tab import SERIAL, build_monitor_tab, run_choices
 from .pretrain_tab import base_model_choices, build_pretrain_tab
 from .queue_tab import build_queue_tab
 from .runs_table_tab import build_runs_table_tab
@@ -25,11 +25,11 @@ def build_app(studio: Studio) -> gr.Blocks:
         gr.Markdown(f"# Pretrain Studio\nPretrain and fine-tune BERT-style encoders · workspace "
                     f"`{studio.workspace.root}`")
         with gr.Tabs() as tabs:
-            with gr.Tab("Corpora", id="corpora"):
+            with gr.Tab("Corpora", id="corpora") as corpora_page:
                 corpus_tab = build_corpus_tab(studio)
             with gr.Tab("Pretrain", id="pretrain") as pretrain_page:
                 pretrain_tab = build_pretrain_tab(studio)
-            with gr.Tab("Datasets", id="datasets"):
+            with gr.Tab("Datasets", id="datasets") as datasets_page:
                 dataset_tab = build_dataset_tab(studio)
             with gr.Tab("Fine-tune", id="finetune") as finetune_page:
                 finetune_tab = build_finetune_tab(studio)
@@ -42,11 +42,38 @@ def build_app(studio: Studio) -> gr.Blocks:
                 with gr.Tab("Compare", id="compare") as compare_page:
                     build_compare_tab(studio, shown=compare_page)
                 with gr.Tab("Queue & sweeps", id="queue") as queue_page:
-                    build_queue_tab(studio, {"pretrain": pretrain_tab.inputs, "finetune": finetune_tab.inputs},
-                                    shown=queue_page)
+                    queue_tab = build_queue_tab(studio, {"pretrain": pretrain_tab.inputs,
+                                                         "finetune": finetune_tab.inputs}, shown=queue_page)
             with gr.Tab("Try", id="try") as try_page:
                 try_tab = build_try_tab(studio)
         register_api(studio)
+
+        # --- timers tick only for a tab that is shown ------------------------------------------------
+        # Gradio has no "tab hidden" event, so the shown pair (top tab, Runs sub-tab) is kept here and
+        # updated by every select and by the handlers below that switch tabs themselves.
+        view = gr.State({"top": "corpora", "runs": "live"})
+
+        def show(**where):
+            def switch(current):
+                now = {**current, **where}
+                on_runs = now["top"] == "runs"
+                return now, on_runs and now["runs"] == "live", gr.Timer(active=on_runs and now["runs"] == "queue")
+            return switch
+
+        def follow(listener, **where):
+            """On `listener` (a tab's `.select`, or an event's `.then`): record the tab now shown, start or
+            stop the timers, and poll the monitor once."""
+            # In the monitor's serial queue too: choosing Runs also selects its shown sub-tab, and two switches
+            # in parallel would both start from the old view, the later one undoing the earlier.
+            monitor_tab.refresh_after(listener(show(**where), view, [view, monitor_tab.watching, queue_tab.timer],
+                                               api_visibility="private", show_progress="hidden", **SERIAL))
+
+        for page, where in [(corpora_page, {"top": "corpora"}), (pretrain_page, {"top": "pretrain"}),
+                            (datasets_page, {"top": "datasets"}), (finetune_page, {"top": "finetune"}),
+                            (runs_page, {"top": "runs"}), (try_page, {"top": "try"}), (live_page, {"runs": "live"}),
+                            (all_runs_page, {"runs": "all-runs"}), (compare_page, {"runs": "compare"}),
+                            (queue_page, {"runs": "queue"})]:
+            follow(page.select, **where)
 
         # --- wiring between tabs: lists refresh when they may have changed ---------
         corpus_tab.upload_event.then(lambda: gr.Dropdown(choices=corpus_choices(studio)), None,
@@ -88,23 +115,25 @@ def build_app(studio: Studio) -> gr.Blocks:
                  api_visibility="private")
 
         for launcher in (pretrain_tab, finetune_tab):
-            launcher.launch_event.then(show_launched, launcher.launched_run, [monitor_tab.run, tabs, runs_tabs],
-                                       api_visibility="private")
+            follow(launcher.launch_event.then(show_launched, launcher.launched_run,
+                                              [monitor_tab.run, tabs, runs_tabs], api_visibility="private").then,
+                   top="runs", runs="live")
 
         # --- a run's page: watch it live, or clone its settings into the launch form ----------
-        runs_table.page.watch.click(
+        follow(runs_table.page.watch.click(
             user_errors(lambda run_id: (gr.Dropdown(choices=run_choices(studio), value=run_id),
                                         gr.Tabs(selected="live"))),
-            runs_table.run, [monitor_tab.run, runs_tabs], api_visibility="private")
+            runs_table.run, [monitor_tab.run, runs_tabs], api_visibility="private").then, runs="live")
         forms = {"pretrain": pretrain_tab.inputs, "finetune": finetune_tab.inputs}
         form_components = [c for inputs in forms.values() for c in inputs.values()]
         method, learning_rate = finetune_tab.inputs["method"], finetune_tab.inputs["learning_rate"]
         # The Fine-tune form sets the method's default learning rate whenever the method changes, which it
         # does in reply to the clone's new method; `pending_rate` puts the cloned rate back after that reset.
         pending_rate = gr.State(None)
-        runs_table.page.clone.click(
+        cloned = runs_table.page.clone.click(
             user_errors(lambda run_id, current: clone_into_form(studio, forms, run_id, current)),
             [runs_table.run, method], [tabs, *form_components, pending_rate], api_visibility="private")
+        follow(cloned.then, top="form")  # Pretrain or Fine-tune: either way neither timer's tab is shown
 
         def restore_rate(current, pending):
             if pending is None or current == pending:

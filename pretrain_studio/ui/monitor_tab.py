@@ -1,6 +1,6 @@
 """Runs tab: pick a run and watch it live: status, progress, loss curves, log tail, Stop.
 
-A `gr.Timer` polls the registry once a second and asks only for metric rows
+A `gr.Timer` polls the registry every `POLL_SECONDS` and asks only for metric rows
 newer than the last one this browser tab has seen (kept in a `gr.State`), so
 a reload or a second tab simply starts from zero and catches up, and the
 poll's cost does not grow with the run's length: each series is kept to at
@@ -10,10 +10,17 @@ redraw grows at step 50,000 (`bench/poll_cost.py`). The plot is redrawn only
 when new points arrived, and not at all while "Pause live plot" is ticked: a
 redraw of a `gr.Plot` resets the user's zoom and hidden series (Gradio 6
 replaces the whole figure), so pausing is how to zoom into a running run.
+
+The browser is the costly end of a poll: it re-renders what each one sends, and on a small machine that
+CPU comes out of the training beside it (`bench/pretrain_throughput.py` measures the app beside a
+watching tab against the CLI). So the timer ticks only while someone can see the monitor (the Live tab
+is shown: `watching`) and the run can still change (queued or running); a running run's plot is
+redrawn at most every `PLOT_SECONDS`, and at once when the run ends or another run is chosen.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -22,12 +29,27 @@ from ..studio import Studio
 from .errors import user_errors
 from .plots import LiveSeries, confusion_figure, loss_figure
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0
+PLOT_SECONDS = 5.0
+ACTIVE = ("queued", "running")  # a run in these states can still change; the others are final
+# Every poll runs in one queue, one at a time, in the order triggered: each reads `watching` and the tab's
+# state when it runs, so the last poll after a tab switch decides whether the timer ticks (two polls in
+# parallel could finish out of order and leave the timer off on a shown tab, or ticking on a hidden one).
+SERIAL = {"concurrency_id": "monitor-poll", "concurrency_limit": 1}
 
 
 @dataclass
 class MonitorTab:
     run: gr.Dropdown
+    watching: gr.State  # True while the Live tab is the one shown
+    poll_inputs: list
+    poll_outputs: list
+    poll: object
+
+    def refresh_after(self, event) -> None:
+        """Poll once after `event` (a tab switch that changed `watching`): redraw and (de)activate the timer."""
+        event.then(self.poll, self.poll_inputs, self.poll_outputs, api_visibility="private", show_progress="hidden",
+                   **SERIAL)
 
 
 def run_choices(studio: Studio) -> list[tuple[str, str]]:
@@ -101,15 +123,28 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         confusion = gr.Plot(label="Confusion matrix", visible=False)
     log = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, autoscroll=True)
     seen = gr.State({"run_id": None, "after_id": 0, "series": {}})
-    timer = gr.Timer(POLL_SECONDS)
+    watching = gr.State(False)
+    timer = gr.Timer(POLL_SECONDS, active=False)
 
-    def poll(run_id, state, paused=False):
-        """Read only the rows after the last seen id; redraw only when something arrived (and not paused)."""
+    def ticking(state, wanted: bool):
+        """The timer's update: sent only when its activity changes, so a steady poll sends nothing for it."""
+        if state.get("ticking") == wanted:
+            return gr.skip()
+        state["ticking"] = wanted
+        return gr.Timer(active=wanted)
+
+    def poll(run_id, state, paused=False, shown=True, throttled=False):
+        """Read only the rows after the last seen id; redraw only when something arrived (and not paused).
+        `throttled` (the timer's polls): a running run's plot waits until `PLOT_SECONDS` after its last
+        redraw; a user's action (choosing a run, un-pausing, showing the tab) redraws at once."""
         if not run_id:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state, ticking(state, False)
         new_run = state.get("run_id") != run_id
         if new_run:
-            state = {"run_id": run_id, "after_id": 0, "series": {}}
+            state = {"run_id": run_id, "after_id": 0, "series": {}, "ticking": state.get("ticking")}
+        # Status first: a run that ends between the two reads is then seen as running once more, and its
+        # last rows are read by the next poll; the other order could stop the timer before those rows.
+        status = studio.run_status(run_id)
         rows = studio.run_metrics(run_id, state["after_id"])
         live = state["series"]  # name -> LiveSeries: bounded however long the run
         for row in rows:
@@ -118,15 +153,18 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
             live[row["name"]].append(row["step"], row["value"])
         if rows:
             state["after_id"] = rows[-1]["id"]
-        status = studio.run_status(run_id)
         series = {name: kept.points() for name, kept in live.items()}
         stale = bool(rows) or not state.get("drawn")
+        active = status["status"] in ACTIVE
         if paused and not new_run:  # a newly chosen run is always drawn; pausing keeps the zoom on this one
             figure = gr.skip()
             state["drawn"] = not stale  # un-pausing redraws what arrived meanwhile
-        else:
-            figure = loss_figure(series) if stale else gr.skip()
-            state["drawn"] = True
+        elif stale and (not throttled or not active or time.monotonic() - state.get("drawn_at", 0) >= PLOT_SECONDS):
+            figure = loss_figure(series)
+            state["drawn"], state["drawn_at"] = True, time.monotonic()
+        else:  # nothing new, or a redraw too soon after the last one: kept for a later poll
+            figure = gr.skip()
+            state["drawn"] = not stale
         text, matrix = gr.skip(), gr.skip()
         if status["test_metrics"] and not state.get("results_drawn"):
             # Final scores appear once, when a fine-tuning run has finished.
@@ -146,12 +184,13 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
             progress = gr.skip()
         else:
             state["progress"] = progress
-        return progress, figure, log_tail, text, matrix, state
+        return progress, figure, log_tail, text, matrix, state, ticking(state, bool(shown) and active)
 
-    outputs = [status_md, plot, log, results, confusion, seen]
-    timer.tick(user_errors(poll), [run, seen, pause], outputs, api_visibility="private", show_progress="hidden")
-    run.change(user_errors(poll), [run, seen, pause], outputs, api_visibility="private")
-    pause.change(user_errors(poll), [run, seen, pause], outputs, api_visibility="private", show_progress="hidden")
+    inputs, outputs = [run, seen, pause, watching], [status_md, plot, log, results, confusion, seen, timer]
+    timer.tick(user_errors(lambda *values: poll(*values, throttled=True)), inputs, outputs,
+               api_visibility="private", show_progress="hidden", **SERIAL)
+    run.change(user_errors(poll), inputs, outputs, api_visibility="private", **SERIAL)
+    pause.change(user_errors(poll), inputs, outputs, api_visibility="private", show_progress="hidden", **SERIAL)
     refresh.click(lambda: gr.Dropdown(choices=run_choices(studio)), None, run, api_visibility="private")
 
     @user_errors
@@ -163,4 +202,4 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         return result["status"]
 
     stop.click(on_stop, run, None, api_visibility="private")
-    return MonitorTab(run=run)
+    return MonitorTab(run=run, watching=watching, poll_inputs=inputs, poll_outputs=outputs, poll=user_errors(poll))

@@ -2,8 +2,9 @@
 
 A sweep takes a base configuration (a template run's saved config, or what is in the Pretrain or
 Fine-tune form now), one or two settings each with a comma-separated list of values, and queues one run
-per combination (`Studio.enqueue_sweep`). The queue table is polled every few seconds but only redrawn
-when its content changed, so a selection in it is not disturbed while nothing happens.
+per combination (`Studio.enqueue_sweep`). While the tab is shown the queue table is polled every few
+seconds but only redrawn when its content changed, so a selection in it is not disturbed while nothing
+happens.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 @dataclass
 class QueueTab:
     queue_table: gr.Dataframe
+    timer: gr.Timer  # active only while the tab is shown (app.py): an unseen table needs no polling
 
 
 def setting_choices(kind: str | None) -> list[str]:
@@ -78,7 +80,7 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
         down = gr.Button("Move down", scale=1)
         cancel = gr.Button("Cancel", variant="stop", scale=1)
     seen = gr.State(None)
-    timer = gr.Timer(POLL_SECONDS)
+    timer = gr.Timer(POLL_SECONDS, active=False)
 
     def read(state, chosen_id=None, force=False):
         queued = studio.queue()
@@ -199,4 +201,4 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
         trigger(user_errors(on_base), [base, template], [template, setting_1, setting_2], api_visibility="private")
     if shown is not None:
         shown.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, template, api_visibility="private")
-    return QueueTab(queue_table=queue_table)
+    return QueueTab(queue_table=queue_table, timer=timer)

@@ -54,7 +54,7 @@ page = test_browser.page  # the module-scoped Chromium page fixture (1300x1000, 
 
 RATES = {"lr 2e-3": 2e-3, "lr 1e-3": 1e-3, "lr 5e-4": 5e-4}
 MASKED_TEXT = "the [MASK] was released in 2010 ."
-POLL_SECONDS = 1.0  # the app's fastest timer (the live monitor)
+from pretrain_studio.ui.monitor_tab import POLL_SECONDS  # noqa: E402  (the app's fastest timer: the live monitor)
 
 COMPARE_FIGURE_JS = """() => {
     const gd = [...document.querySelectorAll('.compare-plot .js-plotly-plot')].find(g => g.offsetParent !== null);

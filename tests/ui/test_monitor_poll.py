@@ -10,7 +10,7 @@ import sqlite3
 import gradio as gr
 import pytest
 
-from pretrain_studio.ui.monitor_tab import build_monitor_tab
+from pretrain_studio.ui.monitor_tab import PLOT_SECONDS, build_monitor_tab
 from pretrain_studio.ui.plots import LIVE_POINTS, LiveSeries
 
 RUN = "run-long"
@@ -85,7 +85,7 @@ def traces(figure) -> dict[str, tuple[list, list]]:
 def test_poll_at_step_50000_plots_the_whole_run_within_the_bound(monitor):
     studio, poll = monitor
     write_steps(studio, 0, 50_000)
-    text, figure, _, _, _, state = poll(RUN, {"run_id": None, "after_id": 0, "series": {}}, False)
+    text, figure, _, _, _, state, _ = poll(RUN, {"run_id": None, "after_id": 0, "series": {}}, False)
     drawn = traces(figure)
     assert set(drawn) == {"train loss", "eval loss", "learning rate"}
     for x, _ in drawn.values():
@@ -95,9 +95,13 @@ def test_poll_at_step_50000_plots_the_whole_run_within_the_bound(monitor):
     assert drawn["eval loss"][0] == list(range(0, 50_001, 500))  # 101 evaluations: all drawn
     assert all(len(kept.points()) <= LIVE_POINTS for kept in state["series"].values())
 
-    # One more logging step arrives: the next poll reads only it, and its point is the plot's last.
+    # One more logging step arrives: the next poll reads only it and shows it in the text at once, but
+    # the plot waits until PLOT_SECONDS after its last redraw; then its point is the plot's last.
     write_steps(studio, 50_001, 50_010)
-    text, figure, _, _, _, state = poll(RUN, state, False)
+    text, figure, _, _, _, state, _ = poll(RUN, state, False)
+    assert figure == gr.skip() and "step **50010**" in text
+    state["drawn_at"] -= PLOT_SECONDS
+    _, figure, *_ = poll(RUN, state, False)
     drawn = traces(figure)
     assert drawn["train loss"][0][-1] == 50_010 and len(drawn["train loss"][0]) <= LIVE_POINTS
     assert drawn["train loss"][1][-1] == pytest.approx(3 + 6 * math.exp(-50_010 / 3000))
@@ -116,3 +120,23 @@ def test_poll_early_in_a_run_plots_every_point(monitor):
     assert drawn["train loss"][0] == [10, 20, 30, 40, 50]
     assert drawn["eval loss"][0] == [0, 50]
     assert drawn["learning rate"][1] == pytest.approx([5e-4 * (1 - s / 100_000) for s in (10, 20, 30, 40, 50)])
+
+
+def test_the_timer_ticks_only_while_the_run_can_change_and_the_live_tab_is_shown(monitor):
+    studio, poll = monitor
+    write_steps(studio, 0, 50, eval_steps=50)
+    *_, state, timer = poll(RUN, {"run_id": None, "after_id": 0, "series": {}}, False, True)
+    assert timer.active is True
+    *_, state, timer = poll(RUN, state, False, True)
+    assert timer == gr.skip()  # unchanged: nothing is sent for it
+    *_, state, timer = poll(RUN, state, False, False)  # another tab was chosen
+    assert timer.active is False
+    *_, state, timer = poll(RUN, state, False, True)  # and the Live tab again
+    assert timer.active is True
+
+    # The run ends right after a redraw: its last points are drawn at once, and the timer stops.
+    write_steps(studio, 51, 60)
+    studio.registry.update_run(RUN, status="completed", step=60)
+    text, figure, *_, state, timer = poll(RUN, state, False, True)
+    assert traces(figure)["train loss"][0][-1] == 60 and "**completed**" in text
+    assert timer.active is False
