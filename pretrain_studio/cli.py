@@ -1,6 +1,7 @@
 """The `pretrain-studio` command (also `python -m pretrain_studio`).
 
-    pretrain-studio serve [--host 127.0.0.1] [--port 7860] [--workspace DIR]
+    pretrain-studio serve [--host 127.0.0.1] [--port 7860] [--workspace DIR] [--auth USER:PASSWORD]
+                          [--auth-file FILE] [--max-upload-size 2GB] [--share]
     pretrain-studio pretrain --corpus FILE [FILE ...] [--model-size tiny --max-steps 200 ...]
     pretrain-studio finetune --train FILE [--validation FILE --test FILE] --base-model RUN_OR_FOLDER --method lora ...
     pretrain-studio run runs/<run_id>/config.json     # replay a run's saved settings (either kind)
@@ -23,6 +24,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import FinetuneConfig, PretrainConfig, field_docs
+
+PENDING_DATA = "(the files given)"  # stands in for the corpus / dataset id while settings are checked before ingest
 
 
 def _add_workspace(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start the web app")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+    serve.add_argument("--auth", action="append", metavar="USER:PASSWORD",
+                       help="require this login (repeatable; also $PRETRAIN_STUDIO_AUTH)")
+    serve.add_argument("--auth-file", metavar="FILE", help="require a login: one user:password per line")
+    serve.add_argument("--max-upload-size", default="2GB", metavar="SIZE",
+                       help="largest file the server accepts, e.g. 500MB (default: 2GB)")
     _add_workspace(serve)
 
     pretrain = sub.add_parser("pretrain", help="ingest files and pretrain in the foreground")
@@ -109,9 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from .ui.server import serve
+        from .ui.server import ServeError, serve
 
-        serve(host=args.host, port=args.port, workspace=args.workspace)
+        try:
+            serve(host=args.host, port=args.port, workspace=args.workspace, share=args.share, auth=args.auth,
+                  auth_file=args.auth_file, max_upload_size=args.max_upload_size)
+        except ServeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
 
     from .studio import Studio, StudioError
@@ -141,20 +155,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"deleted {result['run_id']}")
             return 0
         if args.command == "pretrain":
-            corpus = studio.upload_corpus(args.corpus, args.corpus_name, txt_mode=args.txt_mode,
-                                          text_column=args.text_column)
-            print(f"corpus {corpus['corpus_id']}: {corpus['documents']:,} documents, "
-                  f"{corpus['characters']:,} characters")
             values = {f.name: getattr(args, f.name) for f in fields(PretrainConfig)
                       if f.name != "corpus_id" and getattr(args, f.name) is not None}
+            # Settings first: a wrong flag is refused before the files are copied into the workspace as a corpus.
+            studio.pretrain_config({**values, "corpus_id": PENDING_DATA}, check_data=False)
+            corpus = studio.upload_corpus(args.corpus, args.corpus_name, txt_mode=args.txt_mode,
+                                          text_column=args.text_column)
+            from .data.corpus import long_documents_note
+
+            print(f"corpus {corpus['corpus_id']}: {corpus['documents']:,} documents, "
+                  f"{corpus['characters']:,} characters{long_documents_note(corpus['long_documents'])}")
             values["corpus_id"] = corpus["corpus_id"]
             return train_foreground(studio, values)
         if args.command == "finetune":
+            values = {f.name: getattr(args, f.name) for f in fields(FinetuneConfig)
+                      if f.name != "dataset_id" and getattr(args, f.name) is not None}
+            studio.finetune_config({**values, "dataset_id": PENDING_DATA}, check_data=False)  # as for pretrain
             dataset = studio.upload_dataset(args.dataset_name, args.train, args.text_column, args.label_column,
                                             args.validation, args.test, args.text_pair_column, seed=args.seed or 42)
             print(f"dataset {dataset['dataset_id']}: {dataset['splits']} rows, labels {dataset['labels']}")
-            values = {f.name: getattr(args, f.name) for f in fields(FinetuneConfig)
-                      if f.name != "dataset_id" and getattr(args, f.name) is not None}
             values.update(kind="finetune", dataset_id=dataset["dataset_id"])
             return train_foreground(studio, values)
         if args.command == "run":

@@ -27,6 +27,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the hardware r
 # Trackers the Trainer can also report to -> the Python package each needs.
 TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio"}
 TXT_MODES = ("lines", "paragraphs")
+MIN_VOCAB_SIZE = 200  # room for the special tokens and a corpus's single characters, which WordPiece must keep
+TYPE_WORDS = {"int": "a whole number", "float": "a number"}  # how a coercion error names the expected type
 
 
 class ConfigError(ValueError):
@@ -163,7 +165,8 @@ class PretrainConfig(JobConfig):
             raise ConfigError("model_size", f"unknown preset {self.model_size!r}; choose one of {', '.join(MODEL_PRESETS)}")
         _check_number(self, "learning_rate", positive=True)
         _check_number(self, "weight_decay", minimum=0)
-        _check_int(self, "vocab_size", minimum=200)
+        _check_int(self, "vocab_size", minimum=MIN_VOCAB_SIZE,
+                   why="the special tokens and the corpus's single characters need room before any word")
         _check_int(self, "max_steps", minimum=0)
         if self.max_steps == 0:
             _check_number(self, "num_epochs", positive=True)
@@ -295,7 +298,7 @@ class FinetuneConfig(JobConfig):
         if self.max_steps == 0:
             _check_number(self, "num_epochs", positive=True)
         _check_int(self, "batch_size", minimum=1)
-        _check_number(self, "learning_rate", minimum=0)
+        _check_number(self, "learning_rate", minimum=0, why="give a rate above 0, or 0 for the method's default")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError("optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         if self.scheduler not in SCHEDULERS:
@@ -403,26 +406,35 @@ def _coerce(key: str, value, type_name, default):
         if type_name == "str":
             return "" if value is None else str(value)
     except (TypeError, ValueError):
-        raise ConfigError(key, f"{value!r} is not a valid {type_name}") from None
+        raise ConfigError(key, f"{value!r} is not {TYPE_WORDS.get(type_name, 'a valid ' + type_name)}") from None
     return value
 
 
-def _check_number(cfg, name: str, *, positive: bool = False, minimum: float | None = None) -> None:
+def _check_number(cfg, name: str, *, positive: bool = False, minimum: float | None = None, why: str = "") -> None:
     value = getattr(cfg, name)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ConfigError(name, f"{value!r} is not a number")
     if positive and value <= 0:
-        raise ConfigError(name, f"must be greater than 0 (got {value})")
+        raise ConfigError(name, f"must be greater than 0 (got {_shown(value)}){_reason(why)}")
     if minimum is not None and value < minimum:
-        raise ConfigError(name, f"must be at least {minimum} (got {value})")
+        raise ConfigError(name, f"must be at least {_shown(minimum)} (got {_shown(value)}){_reason(why)}")
 
 
-def _check_int(cfg, name: str, *, minimum: int) -> None:
+def _check_int(cfg, name: str, *, minimum: int, why: str = "") -> None:
     value = getattr(cfg, name)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(name, f"{value!r} is not a whole number")
     if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum} (got {value})")
+        raise ConfigError(name, f"must be at least {minimum} (got {value}){_reason(why)}")
+
+
+def _shown(value: float) -> str:
+    """A number as a person writes it: 0 not 0.0, 0.0005 not 5e-04."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _reason(why: str) -> str:
+    return f": {why}" if why else ""
 
 
 def _cuda_index_ok(device: str) -> bool:

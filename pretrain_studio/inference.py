@@ -3,6 +3,13 @@
 `fill_mask(model_dir, text, top_k)` returns, for each mask token in the text
 (written as the model's own mask token, e.g. "[MASK]"), the top-k tokens with
 their probabilities and the completed sentence.
+
+A text longer than the model's positions is cut, never refused: the model reads
+a window of its positions around the masks (the start of the text when every
+mask lies there), and masks too far apart for one window are read in windows of
+their own, so every mask is answered; each answer's `sequence` is then the text
+of its window, not the whole text. Classification truncates long texts to their
+first tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 CACHE_SIZE = 3  # loaded models kept in memory; the least recently used is dropped
+MAX_TOP_K = 50
+WINDOW_BATCH = 16  # windows of one long text run through the model together
 _cache: OrderedDict[tuple[str, str, float], tuple] = OrderedDict()
 _lock = threading.Lock()
 
@@ -26,10 +35,17 @@ class PredictionError(ValueError):
 def cached_load(model_dir: str | Path, kind: str, loader, needs_config: bool = True):
     """Load a model folder once: cached by (path, kind, newest weights' modification time), so a retrained or
     re-saved folder is reloaded; the least recently used entry is dropped beyond CACHE_SIZE."""
+    from .model_store import architecture_folder, weight_files
+
     folder = Path(model_dir)
-    weights = [p for p in folder.glob("*.safetensors")] + [p for p in folder.glob("*.bin")]
+    if not folder.is_dir():
+        raise PredictionError(f"the model folder {folder} is gone (was it deleted?)")
+    weights = weight_files(folder)
     if (needs_config and not (folder / "config.json").exists()) or not weights:
         raise PredictionError(f"no model files in {folder} (were they deleted?)")
+    base = architecture_folder(folder)
+    if base != folder and not weight_files(base):  # an adapter is nothing without the model it adapts
+        raise PredictionError(f"the base model of {folder} is missing: {base} (was it deleted?)")
     key = (str(folder.resolve()), kind, max(p.stat().st_mtime for p in weights))
     with _lock:
         if key in _cache:
@@ -50,36 +66,74 @@ def load_mlm(model_dir: str | Path):
 
 
 def fill_mask(model_dir: str | Path, text: str, top_k: int = 5) -> list[list[dict]]:
-    """Top-k predictions per mask: [[{token, score, sequence}, ...] per mask]."""
+    """Top-k predictions per mask, in the order of the masks: [[{token, score, sequence}, ...] per mask]."""
+    try:
+        top_k = max(1, min(int(top_k), MAX_TOP_K))
+    except (TypeError, ValueError):
+        raise PredictionError(f"top_k: {top_k!r} is not a whole number") from None
     tokenizer, model = load_mlm(model_dir)
     mask = tokenizer.mask_token
     if not text or mask not in text:
-        raise PredictionError(f"the text needs at least one {mask} token to fill")
-    top_k = max(1, min(int(top_k), 50))
-    # Longer texts are cut to the model's positions rather than refused.
-    limit = getattr(model.config, "max_position_embeddings", 512)
-    encoded = tokenizer(text, return_tensors="pt", truncation=True, max_length=limit)
-    ids = encoded["input_ids"][0]
-    positions = (ids == tokenizer.mask_token_id).nonzero(as_tuple=True)[0]
-    if len(positions) == 0:
-        raise PredictionError(f"every {mask} token lies beyond the model's {limit} positions")
-    with torch.inference_mode():
-        logits = model(**encoded).logits[0, positions]
-    probabilities = logits.float().softmax(dim=-1)
-    results = []
-    for row, position in zip(probabilities, positions.tolist()):
-        scores, token_ids = row.topk(top_k)
-        answers = []
-        for score, token_id in zip(scores.tolist(), token_ids.tolist()):
-            filled = ids.clone()
-            filled[position] = token_id
-            answers.append({
-                "token": tokenizer.convert_ids_to_tokens(token_id),
-                "score": score,
-                "sequence": tokenizer.decode(filled, skip_special_tokens=True),
-            })
-        results.append(answers)
+        raise PredictionError(f"text: the text has no {mask} token; write {mask} where the missing word goes, "
+                              f"e.g. \"Paris is the {mask} of France.\"")
+    full = tokenizer(text, verbose=False)["input_ids"]
+    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    # The special tokens around a text ([CLS] ... [SEP] for BERT) are put back around every window.
+    prefix = next(k for k in range(len(full) - len(ids) + 1) if full[k:k + len(ids)] == ids)
+    before, after = full[:prefix], full[prefix + len(ids):]
+    masks = [i for i, token_id in enumerate(ids) if token_id == tokenizer.mask_token_id]
+    if not masks:  # the mark is in the text but the tokenizer split it (e.g. glued to a word)
+        raise PredictionError(f"text: no {mask} token survived tokenisation; put spaces around {mask}")
+    windows = _mask_windows(masks, len(ids), _positions(tokenizer, model) - len(before) - len(after))
+    results: list[list[dict]] = []
+    for first in range(0, len(windows), WINDOW_BATCH):
+        chosen = windows[first:first + WINDOW_BATCH]
+        inputs = torch.tensor([before + ids[a:b] + after for a, b, _ in chosen])
+        with torch.inference_mode():
+            logits = model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).logits
+        for window_ids, window_logits, (start, _, members) in zip(inputs, logits, chosen):
+            for position in members:
+                at = position - start + prefix
+                results.append(_answers(tokenizer, window_ids, window_logits[at], at, top_k))
     return results
+
+
+def _positions(tokenizer, model) -> int:
+    """Tokens the model reads at once: its position embeddings, or the tokenizer's limit when that is lower."""
+    limit = getattr(model.config, "max_position_embeddings", None) or 512
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < limit:  # e.g. RoBERTa's offset positions
+        limit = tokenizer_limit
+    return limit
+
+
+def _mask_windows(masks: list[int], length: int, room: int) -> list[tuple[int, int, list[int]]]:
+    """Cut a text of `length` tokens into windows of at most `room` tokens that cover every mask:
+    [(start, end, mask positions inside)], in text order. The first window starts at the text's beginning when its
+    first mask fits there; any other window is centred on the first mask it holds."""
+    if length <= room:
+        return [(0, length, masks)]
+    windows, left = [], list(masks)
+    while left:
+        start = max(0, min(left[0] - room // 2, length - room))
+        if not windows and left[0] < room:
+            start = 0
+        end = start + room
+        windows.append((start, end, [m for m in left if m < end]))
+        left = [m for m in left if m >= end]
+    return windows
+
+
+def _answers(tokenizer, window_ids: torch.Tensor, logits: torch.Tensor, at: int, top_k: int) -> list[dict]:
+    """The top-k tokens for the mask at index `at` of a window, each with the window's text completed by it."""
+    scores, token_ids = logits.float().softmax(dim=-1).topk(top_k)
+    answers = []
+    for score, token_id in zip(scores.tolist(), token_ids.tolist()):
+        filled = window_ids.clone()
+        filled[at] = token_id
+        answers.append({"token": tokenizer.convert_ids_to_tokens(token_id), "score": score,
+                        "sequence": tokenizer.decode(filled, skip_special_tokens=True)})
+    return answers
 
 
 # --- classification -------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Launching only writes a `queued` row and wakes the device's worker, so the
 caller returns at once. The worker claims the oldest queued run for its
 device, trains it, and records how it ended; a failing run is marked `failed`
-with its error and the worker goes on with the next one. Because the queue is
-the registry, a closed browser tab changes nothing, and after a crash
-`recover()` marks runs that were `running` as `interrupted`.
+with a plain message (training/failures.py: diverged, out of memory, disk
+full) and its last log lines, and the worker goes on with the next one.
+Because the queue is the registry, a closed browser tab changes nothing, and
+after a crash `recover()` marks runs that were `running` as `interrupted`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
     run_dir = workspace.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     reporter = RunReporter(registry, run_id, run_dir / "train.log")
+    cfg = None
     try:
         cfg = config_from_dict(run["config"]).validate()
         base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
@@ -71,27 +73,46 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
                 shutil.rmtree(run_dir / folder, ignore_errors=True)
         registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
     except Exception as exc:  # any failure ends this run honestly; the worker carries on
-        reporter.log("".join(traceback.format_exception(exc)).rstrip())
-        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+        from .training.failures import explain_failure
+
+        unfinished = reporter.checkpoint_in_progress
+        if unfinished is not None and unfinished.is_dir():
+            # Half a checkpoint is never resumed from (it has no completion marker); removing it frees the space
+            # a full disk needs for the log and the registry to record this failure.
+            shutil.rmtree(unfinished, ignore_errors=True)
+        # The run's own last lines, read before the traceback goes to the log: they say where it was.
+        tail = read_log_tail(run_dir / "train.log", 8).rstrip() or "(none: it failed before training started)"
+        try:
+            reporter.log("".join(traceback.format_exception(exc)).rstrip())
+        except OSError:  # the disk may be the problem; the registry still gets the message
+            pass
+        message = explain_failure(exc, cfg, run_dir, run.get("device") or "", unfinished)
         registry.update_run(run_id, status="failed", finished_at=time.time(),
-                            error=f"{message}\n--- last log lines ---\n{read_log_tail(run_dir / 'train.log', 8)}")
+                            error=f"{message}\n--- last log lines ---\n{tail}")
         status = "failed"
     return status
 
 
 def resolve_model_dir(workspace: Workspace, model: str):
-    """A run id -> its saved model folder; otherwise a local folder that holds a config.json."""
+    """A run id -> its saved model folder; otherwise a local folder that holds a config.json. Never a hub id,
+    and only folders that pass the load policy (safetensors weights, no custom code)."""
+    from .model_store import check_model_policy
+
     run = workspace.registry.get_run(model)
     if run is not None:
         folder = workspace.run_dir(model) / "model"
         if not any((folder / name).exists() for name in ("config.json", "studio_model.json")):
-            raise ValueError(f"run {model} has no saved model (status: {run['status']})")
+            gone = "; its model files are missing (were they deleted?)" if run["status"] == "completed" else ""
+            raise ValueError(f"run {model} has no saved model (status: {run['status']}){gone}")
+        check_model_policy(folder)
         return folder
     folder = Path(model).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"model {model!r} is neither a run id nor an existing folder")
-    if not (folder / "config.json").exists():
+        raise ValueError(f"model {model!r} is neither a run id nor an existing folder "
+                         "(models load from the workspace or a local folder, never from a model hub)")
+    if not any((folder / name).exists() for name in ("config.json", "studio_model.json")):  # model or adapter
         raise ValueError(f"folder {folder} is not a Hugging Face model (no config.json)")
+    check_model_policy(folder)
     return folder.resolve()
 
 
@@ -139,4 +160,8 @@ class JobRunner:
                 self._wake[device].wait(timeout=5.0)
                 self._wake[device].clear()
                 continue
-            execute_run(self.workspace, run)
+            try:
+                execute_run(self.workspace, run)
+            except Exception:  # even recording the failure failed (the registry's disk?): keep the worker alive
+                traceback.print_exc()
+                time.sleep(1.0)

@@ -54,6 +54,42 @@ def artefact_bytes(folder: str | Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file() and p.name not in skip)
 
 
+def weight_files(folder: str | Path) -> list[Path]:
+    """The weight files a model folder holds (full model, peft adapter or bottleneck adapters); empty when the
+    weights are missing. Pre-flight checks and the prediction cache both ask this."""
+    folder = Path(folder)
+    return sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+
+
+PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+CODE_CONFIGS = ("config.json", "tokenizer_config.json")
+
+
+def check_model_policy(folder: str | Path) -> None:
+    """Raise ValueError unless a model folder can be loaded safely: safetensors weights only (a pickled
+    pytorch_model.bin can run code when unpickled) and no custom code (an `auto_map` in config.json or
+    tokenizer_config.json names Python files shipped with the model; we never set trust_remote_code).
+    An adapter folder's base model (studio_model.json) is held to the same rule."""
+    folder = Path(folder)
+    for name in CODE_CONFIGS:
+        try:
+            config = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # missing or broken: the loaders and pre-flight checks say so in their own words
+        if isinstance(config, dict) and config.get("auto_map"):
+            raise ValueError(f"{folder / name} asks for custom code (auto_map); Pretrain Studio never runs code "
+                             "that comes with a model: use a model of a built-in architecture such as BERT")
+    pickled = sorted(p.name for p in folder.glob("*") if p.suffix in PICKLED_WEIGHTS and p.is_file())
+    if pickled and not any(folder.glob("*.safetensors")):
+        raise ValueError(f"{folder} has only {', '.join(pickled)}: safetensors weights are required (pickled "
+                         "weights can run code when loaded); re-save the model with save_pretrained(), which "
+                         "writes model.safetensors")
+    if (folder / STUDIO_MODEL_FILE).exists() and not (folder / "config.json").exists():
+        base = Path(classifier_info(folder).get("base_model", ""))
+        if base.is_dir() and base.resolve() != folder.resolve():
+            check_model_policy(base)
+
+
 def is_classifier_folder(folder: str | Path) -> bool:
     return (Path(folder) / STUDIO_MODEL_FILE).exists()
 

@@ -79,13 +79,14 @@ class Studio(RunsDesk, FinetuneDesk):
 
     # --- pretraining --------------------------------------------------------------
 
-    def pretrain_config(self, values: dict) -> PretrainConfig:
-        """A validated config from a dict of field values; errors name the field."""
+    def pretrain_config(self, values: dict, check_data: bool = True) -> PretrainConfig:
+        """A validated config from a dict of field values; errors name the field. check_data=False skips the
+        corpus lookup (the CLI checks the settings before it ingests the files that become the corpus)."""
         try:
             cfg = PretrainConfig.from_dict(values or {}).validate()
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
-        if self.registry.get_corpus(cfg.corpus_id) is None:
+        if check_data and self.registry.get_corpus(cfg.corpus_id) is None:
             raise StudioError(f"corpus_id: corpus {cfg.corpus_id!r} does not exist")
         self._check_model_and_device(cfg)
         return cfg
@@ -93,11 +94,16 @@ class Studio(RunsDesk, FinetuneDesk):
     def _check_model_and_device(self, cfg) -> None:
         """Checks shared by every job kind: the base model resolves and fits, the device and precision exist."""
         if cfg.base_model:
+            from .preflight import check_base_model
+
             try:
                 base = resolve_model_dir(self.workspace, cfg.base_model)
             except ValueError as exc:
                 raise StudioError(f"base_model: {exc}") from None
-            _check_positions(base, cfg.max_seq_length)
+            try:  # weights, tokenizer and config are there and fit: read from disk, no weights loaded
+                check_base_model(base, cfg.max_seq_length)
+            except ConfigError as exc:
+                raise StudioError(str(exc)) from None
         from .training.hardware import check_precision, resolve_device
 
         try:
@@ -232,6 +238,7 @@ def corpus_summary(row: dict) -> dict:
         "characters": row["characters"], "words": row["words"],
         "empty_lines": stats.get("empty_lines", 0), "duplicate_documents": stats.get("duplicate_documents", 0),
         "encodings": stats.get("encodings", {}), "files": stats.get("files", []),
+        "long_documents": stats.get("long_documents", 0),
     }
 
 
@@ -259,20 +266,6 @@ def default_run_name(cfg, source_name: str) -> str:
 
 def cli_command(config_path: Path) -> str:
     return f"pretrain-studio run {shlex.quote(str(config_path))}"
-
-
-def _check_positions(model_dir: Path, max_seq_length: int) -> None:
-    import json
-
-    from .model_store import architecture_folder
-
-    config_file = architecture_folder(model_dir) / "config.json"
-    if not config_file.exists():
-        raise StudioError(f"base_model: {config_file} is missing (was the base model deleted?)")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    limit = config.get("max_position_embeddings")
-    if limit and max_seq_length > limit:
-        raise StudioError(f"max_seq_length: {max_seq_length} exceeds the base model's {limit} positions")
 
 
 __all__ = ["Studio", "StudioError", "field_docs"]

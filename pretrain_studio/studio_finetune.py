@@ -74,12 +74,13 @@ class FinetuneDesk:
 
     # --- fine-tuning ----------------------------------------------------------------
 
-    def finetune_config(self, values: dict) -> FinetuneConfig:
+    def finetune_config(self, values: dict, check_data: bool = True) -> FinetuneConfig:
+        """A validated config, base model checked on disk; check_data=False skips the dataset lookup (as above)."""
         try:
             cfg = FinetuneConfig.from_dict(values or {}).validate()
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
-        if self.registry.get_dataset(cfg.dataset_id) is None:
+        if check_data and self.registry.get_dataset(cfg.dataset_id) is None:
             raise StudioError(f"dataset_id: dataset {cfg.dataset_id!r} does not exist")
         self._check_model_and_device(cfg)
         self._check_model_shape(cfg)

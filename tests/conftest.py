@@ -6,6 +6,8 @@ with the model hub switched off, as on CI.
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import socket
 import subprocess
@@ -15,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+os.environ.update(OFFLINE_ENV)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +79,46 @@ def wait_for(predicate, timeout: float = 300, interval: float = 0.5, message: st
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+def is_local_address(family: int, address) -> bool:
+    """True for a Unix socket or a loopback / unspecified IP address; a host name other than localhost is
+    not local (connecting to it would mean a DNS look-up and a trip off this machine)."""
+    if family == getattr(socket, "AF_UNIX", None) or not isinstance(address, tuple):
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network():
+    """Tests run offline, as on CI: any connection that would leave this machine fails at once with an
+    OSError naming the address (so a stray call to a model hub or an analytics server shows up as a failure,
+    not a slow test). App servers in subprocesses get the offline environment through AppServer instead."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def refuse(sock, address):
+        if not is_local_address(sock.family, address):
+            raise OSError(errno.ENETUNREACH, f"network access blocked in tests: {address!r}")
+
+    def connect(sock, address):
+        refuse(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        refuse(sock, address)
+        return real_connect_ex(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        yield
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -85,10 +126,13 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`python app.py` in a subprocess on a free port with its own workspace."""
+    """`python app.py` in a subprocess on a free port with its own workspace; `args` are extra serve flags,
+    `env` extra environment variables (on top of this process's offline, no-analytics environment)."""
 
-    def __init__(self, workspace: Path):
+    def __init__(self, workspace: Path, args: list[str] | None = None, env: dict[str, str] | None = None):
         self.workspace = workspace
+        self.args = list(args or [])
+        self.env = {**os.environ, **OFFLINE_ENV, **(env or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = workspace.parent / f"app-{self.port}.log"
@@ -99,8 +143,9 @@ class AppServer:
 
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--workspace", str(self.workspace)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--workspace", str(self.workspace),
+             *self.args],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=self.env,
         )
 
         def up():

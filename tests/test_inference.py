@@ -43,8 +43,9 @@ def test_text_without_mask_is_refused(model_dir):
 def test_text_longer_than_the_model_is_truncated_not_refused(model_dir):
     answers = fill_mask(model_dir, "the [MASK] " + "word " * 500, 2)
     assert len(answers) == 1 and len(answers[0]) == 2
-    with pytest.raises(PredictionError, match="beyond"):
-        fill_mask(model_dir, "word " * 500 + "[MASK]", 2)
+    # A mask beyond the first window is read in a window around it (tests/reliability/test_bad_predictions.py).
+    late = fill_mask(model_dir, "word " * 500 + "[MASK]", 2)
+    assert len(late) == 1 and len(late[0]) == 2
 
 
 def test_deleted_model_files_are_reported(model_dir, tmp_path):

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from .readers import (
+    MAX_DOCUMENT_CHARS,
     CorpusError,
     Source,
     choose_encoding,
@@ -46,11 +47,12 @@ from .readers import (
     read_jsonl,
     read_lines,
     read_paragraphs,
+    cut_long,
     read_parquet,
-    staged_dataset,
 )
+from .staging import staged_dataset
 
-__all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "preview_rows"]
+__all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "long_documents_note", "preview_rows"]
 
 TXT_MODES = ("lines", "paragraphs")
 
@@ -70,7 +72,7 @@ _EXPECTED_TYPES = ".txt, .jsonl, .csv, .tsv, .parquet, optionally .gz"
 # Documents are sent to Arrow in batches. A batch is flushed at whichever limit comes
 # first, so memory stays bounded even when single documents are huge.
 _BATCH_DOCS = 10_000
-_BATCH_CHARS = 32 * 1024 * 1024
+_BATCH_CHARS = 8 * 1024 * 1024
 
 _FEATURES = datasets.Features({"text": datasets.Value("string")})
 _DATA_FILE = "data-00000-of-00001.arrow"  # the name save_to_disk gives a one-shard dataset
@@ -101,6 +103,9 @@ class CorpusStats:
     # Added beyond the original spec: non-empty documents dropped because they were shorter
     # than `min_chars`. Without it, those documents would vanish from the numbers.
     short_documents: int = 0
+    # Documents over MAX_DOCUMENT_CHARS (a file without line breaks, say), each cut at whitespace into
+    # pieces of at most that size; the pieces count in `documents`.
+    long_documents: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -129,6 +134,8 @@ def ingest_corpus(
     files. Documents are stripped of surrounding whitespace. Documents that end up empty are
     skipped and counted in `empty_lines`. Documents shorter than `min_chars` characters are
     skipped and counted in `short_documents`. Exact duplicates are kept but counted.
+    A document over MAX_DOCUMENT_CHARS (1,000,000) characters is cut at whitespace into pieces of at
+    most that size, read without ever holding it whole, and counted in `long_documents`.
 
     If `dest_dir` already holds a corpus (or is an empty directory), a successful ingest
     replaces it. A failed ingest leaves it untouched. Any other existing path is refused,
@@ -142,6 +149,13 @@ def ingest_corpus(
     with staged_dataset(dest, CorpusError, "build the corpus") as work_dir:
         stats = _build_dataset(sources, work_dir, txt_mode, text_column, min_chars)
     return stats
+
+
+def long_documents_note(count: int) -> str:
+    """What the UI and the CLI add to a corpus summary when over-long documents were cut; "" when none were."""
+    if not count:
+        return ""
+    return f" ({count:,} over-long documents cut into pieces of at most {MAX_DOCUMENT_CHARS:,} characters)"
 
 
 def load_corpus(dest_dir: str | Path) -> datasets.Dataset:
@@ -284,7 +298,8 @@ def _ingest_file(
     newline = "" if source.kind in ("csv", "tsv") else None
     with open_text(source, encoding, newline) as stream:
         if source.kind == "txt":
-            records = read_paragraphs(stream) if txt_mode == "paragraphs" else read_lines(stream)
+            read = read_paragraphs if txt_mode == "paragraphs" else read_lines
+            records = read(stream, collector.count_long)
         elif source.kind == "jsonl":
             records = read_jsonl(stream, source.name, text_column or "text")
         else:
@@ -336,11 +351,24 @@ class _Collector:
         self._writer = writer
         self._min_chars = min_chars
         self.documents = self.characters = self.words = 0
-        self.empty = self.short = 0
+        self.empty = self.short = self.long = 0
         self._digests = _DuplicateCounter(digest_dir)
         self._hist_counts = [0] * len(_HIST_EDGES)
 
+    def count_long(self) -> None:
+        """A reader cut an over-long document into pieces itself (to keep memory bounded)."""
+        self.long += 1
+
     def offer(self, text: str | None) -> None:
+        if text is not None and len(text) > MAX_DOCUMENT_CHARS:  # a CSV/JSON/Parquet cell; readers cut long lines
+            self.count_long()
+            pieces, rest = cut_long(text)
+            for piece in (*pieces, rest):
+                self._offer(piece)
+        else:
+            self._offer(text)
+
+    def _offer(self, text: str | None) -> None:
         if text is None:  # a missing value (JSON null, Parquet null, short CSV row) counts as empty
             self.empty += 1
             return
@@ -384,6 +412,7 @@ class _Collector:
             encodings=dict(encodings),
             files=list(files),
             short_documents=self.short,
+            long_documents=self.long,
         )
 
     def _histogram(self) -> dict:

@@ -61,7 +61,7 @@ from .labelled_splits import (
     split_train,
     to_dataset_dict,
 )
-from .readers import staged_dataset
+from .staging import staged_dataset
 
 __all__ = [
     "FORMATS",
@@ -257,7 +257,7 @@ def read_prediction_rows(
     empty: dict[str, list[int]] = {c: [] for c in columns}
     for row, position in zip(table.rows, table.positions):
         for column in columns:
-            value = cell_text(table, column, row.get(column), position)
+            value = cell_text(table, column, row.get(column), position, is_label=column == label)
             if value is None:
                 empty[column].append(position)
             values[column].append(value)

@@ -30,7 +30,9 @@ import pyarrow.parquet as pq
 from .readers import (
     CorpusError,
     Source,
+    bounded_lines,
     choose_encoding,
+    csv_records,
     file_errors,
     open_binary,
     open_text,
@@ -45,6 +47,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"
 _FASTTEXT = "__label__"
 _SNIFF_CHARS = 65536  # the start of a CSV/TSV file that header detection looks at
 _SHOWN_POSITIONS = 5  # line numbers named in one error message before "and N more"
+_EXAMPLE = "example"  # what one line or record is called in messages about over-long lines
 
 
 class DatasetError(ValueError):
@@ -147,7 +150,8 @@ def _detect_format(source: Source, file_format: str) -> tuple[str, str]:
     if kind is None:
         first = ""
         with open_text(source, encoding, None) as stream:
-            first = next((line.strip() for line in stream if line.strip()), "")
+            lines = bounded_lines(stream, source.name, _EXAMPLE)
+            first = next((line.strip() for line in lines if line.strip()), "")
         if first.startswith(_FASTTEXT) or re.match(r"^\S+\s+\S", first):
             kind = "prefixed"
         else:
@@ -174,22 +178,14 @@ def _read_delimited(source: Source, kind: str, encoding: str, has_header: bool |
                     limit: int | None) -> Table:
     """CSV/TSV through the csv module, so quoted fields may hold delimiters and newlines."""
     delimiter = "\t" if kind == "tsv" else ","
-    # The default limit (128 KiB per field) is too small for documents stored in a cell.
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     records: list[tuple[int, list[str]]] = []  # (first line of the record, fields)
     # newline="" keeps line breaks inside quoted fields; cell_text normalises their CRLF later.
     with open_text(source, encoding, newline="") as stream:
-        reader = csv.reader(stream, delimiter=delimiter)
-        start = 1
-        try:
-            for row in reader:
-                first_line, start = start, reader.line_num + 1
-                if any(cell.strip() for cell in row):  # entirely blank lines and ",,," rows are skipped
-                    records.append((first_line, row))
-                    if limit is not None and len(records) > limit:
-                        break
-        except csv.Error as exc:
-            raise DatasetError(f"{source.name}: line {start}: {exc}") from exc
+        for first_line, row in csv_records(bounded_lines(stream, source.name, _EXAMPLE), source.name, delimiter):
+            if any(cell.strip() for cell in row):  # entirely blank lines and ",,," rows are skipped
+                records.append((first_line, row))
+                if limit is not None and len(records) > limit:
+                    break
     if not records:
         raise DatasetError(f"{source.name}: no data rows")
 
@@ -247,7 +243,7 @@ def _read_jsonl(source: Source, encoding: str, limit: int | None) -> Table:
     first_error = ""
     columns: dict[str, None] = {}
     with open_text(source, encoding, newline=None) as stream:
-        for line_no, line in enumerate(stream, start=1):
+        for line_no, line in enumerate(bounded_lines(stream, source.name, _EXAMPLE), start=1):
             if not line.strip():
                 continue
             try:
@@ -301,7 +297,7 @@ def _read_lines(source: Source, encoding: str, limit: int | None) -> Table:
     """One text per non-empty line, in a column "text" (files to classify only)."""
     rows, positions = [], []
     with open_text(source, encoding, newline=None) as stream:
-        for line_no, line in enumerate(stream, start=1):
+        for line_no, line in enumerate(bounded_lines(stream, source.name, _EXAMPLE), start=1):
             if line.strip():
                 rows.append({"text": line})
                 positions.append(line_no)
@@ -335,7 +331,7 @@ def _read_prefixed(source: Source, encoding: str, limit: int | None) -> Table:
     unprefixed, multi, no_text = [], [], []
     fasttext: bool | None = None
     with open_text(source, encoding, newline=None) as stream:
-        for line_no, line in enumerate(stream, start=1):
+        for line_no, line in enumerate(bounded_lines(stream, source.name, _EXAMPLE), start=1):
             line = line.strip()
             if not line:
                 continue

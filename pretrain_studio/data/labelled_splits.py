@@ -16,8 +16,12 @@ from dataclasses import dataclass
 import datasets
 
 from .labelled_readers import DatasetError, Table, where
+from .readers import MAX_DOCUMENT_CHARS
 
 _EXAMPLES = 10  # train rows and cross-split duplicates shown in the stats
+# How tables exported by pandas or spreadsheets spell a missing value (pandas' NA strings, less the
+# ones that can be real class names: "None", "NA"). As a label they mean "no label", not a class.
+MISSING_LABELS = frozenset({"nan", "-nan", "<na>", "#n/a", "#na", "n/a", "null"})
 
 
 @dataclass
@@ -64,7 +68,7 @@ def collect_rows(table: Table, text: str, label: str, pair: str | None) -> Split
     for row, position in zip(table.rows, table.positions):
         cleaned = {}
         for column, empty_positions in empty.items():
-            value = cell_text(table, column, row.get(column), position)
+            value = cell_text(table, column, row.get(column), position, is_label=column == label)
             if value is None:
                 empty_positions.append(position)
             cleaned[column] = value
@@ -80,8 +84,9 @@ def collect_rows(table: Table, text: str, label: str, pair: str | None) -> Split
     return Split(texts, pairs, labels)
 
 
-def cell_text(table: Table, column: str, value, position: int) -> str | None:
-    """A cell as stripped text with LF line ends; None when missing or empty. Numbers become their digits."""
+def cell_text(table: Table, column: str, value, position: int, is_label: bool = False) -> str | None:
+    """A cell as stripped text with LF line ends; None when missing or empty (for a label also "NaN", "null", ...).
+    Numbers become their digits. A cell over MAX_DOCUMENT_CHARS is refused, naming its line."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, bool):
@@ -95,9 +100,17 @@ def cell_text(table: Table, column: str, value, position: int) -> str | None:
             f"{table.name}: column {column!r}, {table.unit} {position}: holds {type(value).__name__}, "
             "expected text or a number"
         )
+    if len(value) > MAX_DOCUMENT_CHARS:
+        raise DatasetError(
+            f"{table.name}: column {column!r}, {table.unit} {position}: {len(value):,} characters, over the limit "
+            f"of {MAX_DOCUMENT_CHARS:,} for one example; check the quoting and the column"
+        )
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value.strip() or None
+    value = value.strip()
+    if is_label and value.lower() in MISSING_LABELS:
+        return None
+    return value or None
 
 
 def check_classes(table: Table, column: str, labels: list[str], max_classes: int) -> list[str]:

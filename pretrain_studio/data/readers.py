@@ -1,9 +1,11 @@
-"""Reading corpus files: opening (gzip or not), choosing the encoding, refusing binary data, and one
-reader per format (txt lines or paragraphs, JSON Lines, CSV/TSV, Parquet).
+"""Reading corpus files: opening (gzip or not), choosing the encoding, refusing binary data and damaged
+UTF-8, and one reader per format (txt lines or paragraphs, JSON Lines, CSV/TSV, Parquet).
 
 Every reader streams: it yields one record per document (a string, or None for a missing
-value) and never holds a whole file in memory. Problems the user can fix raise
-`CorpusError` naming the file and, where it applies, the line. Used by `corpus.py`.
+value) and never holds a whole file in memory, not even one enormous line (documents are at most
+MAX_DOCUMENT_CHARS; longer ones are cut at whitespace). Problems the user can fix raise
+`CorpusError` naming the file and, where it applies, the line. Used by `corpus.py`; the labelled
+readers share the opening, the encoding, `csv_records` and `bounded_lines`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
+import re
 import shutil
-import tempfile
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,18 @@ _CONTROL_SHARE_LIMIT = 0.10  # more control bytes than this in the sniffed start
 # Control bytes that really occur in text files: tab, LF, VT, FF, CR and ESC.
 _TEXT_CONTROLS = frozenset(b"\t\n\x0b\x0c\r\x1b")
 _PARQUET_BATCH = 10_000  # rows per Parquet batch
+# One document (or labelled example) is at most this many characters. A .txt file without line breaks
+# is one enormous "line": read whole, it would cost memory in proportion to the file (and a single
+# document cannot be split into training and held-out parts). Longer corpus documents are cut at
+# whitespace into pieces of at most this size; MLM packing concatenates documents anyway, so
+# nothing is lost. Labelled examples this long are refused: no classifier reads a million characters.
+MAX_DOCUMENT_CHARS = 1_000_000
+# A UTF-8 decode of a non-UTF-8 file turns each bad byte into one of these (errors="surrogateescape").
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+# Fed to the csv reader after the last line: it comes back as a row of its own unless a quoted
+# field is still open, which then swallows it (csv itself says nothing of an unclosed quote).
+_CSV_END = "\x00end-of-file\x00"
 
 
 class CorpusError(ValueError):
@@ -104,6 +119,8 @@ def choose_encoding(source: Source) -> str:
         result = _scan(source, encoding)
         if result is not None:
             break
+        if encoding == "utf-8-sig":
+            _reject_damaged_utf8(source)
     has_chars, has_text = result
     if not has_chars:  # e.g. only a UTF-8 byte-order mark
         raise CorpusError(f"{source.name}: file is empty")
@@ -130,6 +147,40 @@ def _scan(source: Source, encoding: str) -> tuple[bool, bool] | None:
                 return has_chars, has_text
 
 
+def _reject_damaged_utf8(source: Source) -> None:
+    """Refuse a UTF-8 file with a few bad bytes, naming the line of the first one.
+
+    A legacy 8-bit file (Latin-1, cp1252) hardly ever holds a valid UTF-8 multi-byte sequence, so
+    when valid ones outnumber the bad bytes the file is UTF-8 that got damaged (or had text in another
+    encoding pasted in). Reading it all as cp1252 would turn every one of its non-ASCII characters
+    into garbage, silently.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    bad = valid = lines_before = 0
+    first: tuple[int, int] | None = None  # (line, byte value) of the first bad byte
+    with open_binary(source) as raw:
+        while True:
+            chunk = raw.read(_SCAN_CHUNK)
+            text = decoder.decode(chunk, final=not chunk)
+            if not text.isascii():
+                escaped = len(_ESCAPED_BYTE.findall(text))
+                if escaped and first is None:
+                    at = _ESCAPED_BYTE.search(text).start()
+                    first = (lines_before + text.count("\n", 0, at) + 1, ord(text[at]) - 0xDC00)
+                bad += escaped
+                valid += len(_NON_ASCII.findall(text)) - escaped
+            lines_before += text.count("\n")
+            if not chunk:
+                break
+    if first is not None and valid > bad:
+        line, byte = first
+        more = f" ({bad:,} bad bytes in all)" if bad > 1 else ""
+        raise CorpusError(
+            f"{source.name}: line {line}: invalid UTF-8 (byte 0x{byte:02X}){more}; the rest of the file is UTF-8, "
+            "so it looks damaged or mixes encodings: fix that line, or save the whole file in one encoding"
+        )
+
+
 def _reject_binary(source: Source, head: bytes) -> None:
     """Refuse data that is clearly not text, before it becomes a corpus of garbage."""
     if head.startswith(b"\x1f\x8b"):
@@ -146,25 +197,87 @@ def _reject_binary(source: Source, head: bytes) -> None:
 # Cleaning and counting happen in _Collector, so every format gets the same treatment.
 
 
-def read_lines(stream: io.TextIOWrapper) -> Iterator[str]:
-    """txt_mode="lines": every line is a document. Blank lines come out empty and are counted."""
-    yield from stream
+def cut_long(text: str, limit: int = MAX_DOCUMENT_CHARS) -> tuple[list[str], str]:
+    """Cut pieces of at most `limit` characters off the front of `text` until the rest is no longer than that.
+
+    Each cut falls after the last whitespace in the back half of the piece, so words stay whole;
+    text without spaces there (Chinese, say) is cut at the limit. Returns (pieces, rest).
+    """
+    pieces, start = [], 0
+    while len(text) - start > limit:
+        end = start + limit
+        space = max(text.rfind(" ", start + limit // 2, end), text.rfind("\n", start + limit // 2, end))
+        cut = space + 1 if space >= 0 else end
+        pieces.append(text[start:cut])
+        start = cut
+    return pieces, text[start:]
 
 
-def read_paragraphs(stream: io.TextIOWrapper) -> Iterator[str | None]:
-    """txt_mode="paragraphs": blank lines separate documents. The wrapped lines inside a paragraph are joined with spaces."""
+def read_lines(stream: io.TextIOWrapper, on_long: Callable[[], None] = lambda: None) -> Iterator[str]:
+    """txt_mode="lines": every line is a document. Blank lines come out empty and are counted.
+
+    Memory stays bounded whatever the length of a line: a line over MAX_DOCUMENT_CHARS (a file without
+    line breaks, say) is read in pieces and comes out cut by `cut_long`; `on_long` is called once for it.
+    """
+    rest, is_long = "", False
+    while chunk := stream.readline(MAX_DOCUMENT_CHARS):
+        line_ends = chunk.endswith("\n") or len(chunk) < MAX_DOCUMENT_CHARS
+        if line_ends and not rest:  # the usual case: a whole line
+            yield chunk
+            continue
+        pieces, rest = cut_long(rest + chunk)
+        if pieces and not is_long:
+            is_long = True
+            on_long()
+        yield from pieces
+        if line_ends:
+            yield rest
+            rest, is_long = "", False
+    if rest:
+        yield rest
+
+
+def read_paragraphs(stream: io.TextIOWrapper, on_long: Callable[[], None] = lambda: None) -> Iterator[str | None]:
+    """txt_mode="paragraphs": blank lines separate documents; the wrapped lines of a paragraph are joined with spaces.
+
+    A paragraph over MAX_DOCUMENT_CHARS is cut as in `read_lines` (calling `on_long` once), so memory stays bounded.
+    """
     lines: list[str] = []
-    for line in stream:
+    size, is_long = 0, False
+    for line in read_lines(stream):
         line = line.strip()
         if line:
             lines.append(line)
+            size += len(line) + 1
+            if size > MAX_DOCUMENT_CHARS:
+                pieces, rest = cut_long(" ".join(lines))
+                if not is_long:
+                    is_long = True
+                    on_long()
+                yield from pieces
+                lines, size = [rest], len(rest)
             continue
         yield None  # the blank line itself, so it is counted like in "lines" mode
         if lines:
             yield " ".join(lines)
-            lines = []
+            lines, size, is_long = [], 0, False
     if lines:
         yield " ".join(lines)
+
+
+def bounded_lines(stream: io.TextIOWrapper, name: str, what: str) -> Iterator[str]:
+    """The stream's lines, refusing (before reading it whole) a line over MAX_DOCUMENT_CHARS: one `what` per line
+    (a labelled example, a text to classify) cannot be that long; most likely the file has no line breaks."""
+    for line_no in itertools.count(1):
+        line = stream.readline(MAX_DOCUMENT_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_DOCUMENT_CHARS and not line.endswith(("\n", "\r")):
+            raise CorpusError(
+                f"{name}: line {line_no} is over {MAX_DOCUMENT_CHARS:,} characters, the limit for one {what}; "
+                "does the file have line breaks?"
+            )
+        yield line
 
 
 def read_jsonl(stream: io.TextIOWrapper, name: str, column: str) -> Iterator[str | None]:
@@ -199,31 +312,52 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "null" if value is None else type(value).__name__)
 
 
+def csv_records(lines: Iterator[str], name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of every CSV/TSV record, blank ones included (as []).
+
+    `lines` must come from a stream opened with newline="", so that quoted fields keep their line
+    breaks. Quoting errors raise CorpusError naming the line where the record starts; that includes
+    a quote that is never closed, which the csv module would silently let swallow the rest of the file.
+    """
+    # The default limit (128 KiB per field) is too small for documents stored in a cell.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    reader = csv.reader(itertools.chain(lines, [_CSV_END]), delimiter=delimiter)
+    start = 1
+    try:
+        for row in reader:
+            first_line, start = start, reader.line_num + 1
+            if row == [_CSV_END]:
+                return
+            if row and row[-1].endswith(_CSV_END):
+                raise CorpusError(
+                    f"{name}: line {first_line}: a quote opened on this line is never closed, so the field runs "
+                    "to the end of the file; check the quoting"
+                )
+            yield first_line, row
+    except csv.Error as exc:
+        raise CorpusError(f"{name}: line {start}: {exc}") from exc
+
+
 def read_delimited(
     stream: io.TextIOWrapper, name: str, text_column: str | None, delimiter: str
 ) -> Iterator[str | None]:
     """CSV/TSV with a header row, parsed by the csv module so that quoted fields may hold delimiters and newlines."""
-    # The default limit (128 KiB per field) is too small for documents stored in a cell.
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(stream, delimiter=delimiter)
-    try:
-        header = next((row for row in reader if row), None)
-        if header is None:
-            raise CorpusError(f"{name}: no header row")
-        index = header.index(_pick_column(name, header, text_column))
-        for row in reader:
-            if not row:  # a blank line between records
-                yield None
-                continue
-            if len(row) > len(header):
-                raise CorpusError(
-                    f"{name}: line {reader.line_num}: {len(row)} fields, but the header has {len(header)}; "
-                    "check the delimiter and the quoting"
-                )
-            # Fewer fields than the header means missing values, as in pandas.
-            yield row[index] if index < len(row) else None
-    except csv.Error as exc:
-        raise CorpusError(f"{name}: line {reader.line_num}: {exc}") from exc
+    records = csv_records(stream, name, delimiter)
+    header = next((row for _, row in records if row), None)
+    if header is None:
+        raise CorpusError(f"{name}: no header row")
+    index = header.index(_pick_column(name, header, text_column))
+    for line, row in records:
+        if not row:  # a blank line between records
+            yield None
+            continue
+        if len(row) > len(header):
+            raise CorpusError(
+                f"{name}: line {line}: {len(row)} fields, but the header has {len(header)}; "
+                "check the delimiter and the quoting"
+            )
+        # Fewer fields than the header means missing values, as in pandas.
+        yield row[index] if index < len(row) else None
 
 
 def read_parquet(source: Source, text_column: str | None, work_dir: Path) -> Iterator[list[str | None]]:
@@ -272,40 +406,3 @@ def _pick_column(name: str, columns: list[str], text_column: str | None) -> str:
     raise CorpusError(
         f"{name}: no column named 'text'; choose the text column from the available columns: {available}"
     )
-
-
-def publish(built: Path, dest: Path) -> None:
-    """Move a finished dataset folder to dest, replacing an earlier one only once the new one is in place.
-    Shared by corpus and labelled-dataset ingestion: all or nothing, never a half-written folder at dest."""
-    if not dest.exists():
-        built.rename(dest)
-        return
-    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
-    dest.rename(old)
-    try:
-        built.rename(dest)
-    except BaseException:
-        old.rename(dest)  # put the previous one back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-@contextmanager
-def staged_dataset(dest: Path, error: type[Exception], what: str) -> Iterator[Path]:
-    """Build a dataset in a temporary sibling of `dest` (yielded; save it as `<work_dir>/dataset`), then publish it.
-    All or nothing: on any failure nothing new is left at `dest`, and unexpected errors (disk full,
-    permissions) become `error` saying "could not <what> at <dest>"."""
-    work_dir: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # A sibling of dest, so the final rename stays on one filesystem and is atomic.
-        work_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
-        yield work_dir
-        publish(work_dir / "dataset", dest)
-    except error:
-        raise
-    except Exception as exc:
-        raise error(f"could not {what} at {dest}: {exc}") from exc
-    finally:
-        if work_dir is not None:
-            shutil.rmtree(work_dir, ignore_errors=True)

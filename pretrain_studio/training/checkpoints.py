@@ -1,20 +1,63 @@
-"""Finding the checkpoint to resume from: the newest one that is complete and readable.
+"""Checkpoints the studio can trust: marking them complete, and finding the newest one to resume from.
 
 The Trainer writes `checkpoint-<step>/` folders. A process killed while one
 was being written, or a disk that filled up, leaves a folder with missing or
 truncated files; `get_last_checkpoint` would pick it and resuming would crash.
-So each candidate, newest first, must have its trainer state, optimizer and
-scheduler, and weights whose safetensors header and tensors can be read.
+So once the Trainer has written every file of a checkpoint, `mark_complete`
+flushes them to disk and writes a marker listing each file and its size (the
+last thing written, atomically). A folder without a marker (a save that never
+finished, or a `checkpoint-N` folder someone put there by hand) is never
+resumed from. A marked one must still match its marker and have its trainer
+state, optimizer and scheduler, and weights whose safetensors header and
+tensors can be read.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
+MARKER = "studio_checkpoint.json"  # written last, by mark_complete: "every file of this checkpoint is on disk"
+
+
+def mark_complete(checkpoint: str | Path, step: int) -> None:
+    """Record that the checkpoint folder for `step` is complete: its files are flushed to disk first, so the
+    marker never outlives a file it lists (a crash or a power cut between the two leaves no marker)."""
+    checkpoint = Path(checkpoint)
+    files = {}
+    for path in sorted(p for p in checkpoint.rglob("*") if p.is_file() and not p.name.startswith(MARKER)):
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+        files[path.relative_to(checkpoint).as_posix()] = path.stat().st_size
+    partial = checkpoint / f"{MARKER}.partial"
+    with partial.open("w", encoding="utf-8") as fh:
+        json.dump({"step": step, "files": files}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, checkpoint / MARKER)
+    _fsync_folder(checkpoint)
+
+
+def unmark(checkpoint: str | Path) -> None:
+    """Before the Trainer writes into an existing checkpoint folder again: until it has finished, it is not complete."""
+    (Path(checkpoint) / MARKER).unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some filesystems do not open folders; the rename is then as durable as they make it
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
@@ -27,6 +70,9 @@ def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
 
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """Why this checkpoint cannot be resumed from, or None when it is complete."""
+    problem = _marker_problem(checkpoint)
+    if problem:
+        return problem
     try:
         state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
         int(state["global_step"])
@@ -51,6 +97,23 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
                 return f"{path.name} is truncated"
     except Exception as exc:  # any failure to read the weights means: do not resume from here
         return f"{path.name} is unreadable ({exc})"
+    return None
+
+
+def _marker_problem(checkpoint: Path) -> str | None:
+    try:
+        marker = json.loads((checkpoint / MARKER).read_text(encoding="utf-8"))
+        step, files = int(marker["step"]), dict(marker["files"])
+    except FileNotFoundError:
+        return "no completion marker (its save did not finish, or the studio did not write it)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its completion marker is unreadable"
+    if step != checkpoint_step(checkpoint):
+        return f"its completion marker belongs to checkpoint-{step}"
+    for name, size in files.items():
+        path = checkpoint / name
+        if not path.is_file() or path.stat().st_size != size:
+            return f"{name} is missing or changed since the checkpoint was written"
     return None
 
 

@@ -3,7 +3,9 @@
 `RunReporter` is the run's handle on the registry (metrics, progress, log
 lines, stop requests). `RegistryCallback` is the one TrainerCallback that
 turns the Trainer's events into registry rows, so the UI, the API and the CLI
-all see the same numbers, and a closed browser tab changes nothing.
+all see the same numbers, and a closed browser tab changes nothing. It also
+ends a run whose loss is no longer finite, and marks each checkpoint complete
+once the Trainer has written it (see checkpoints.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ..registry import CANCEL, STOP
+from .checkpoints import mark_complete, unmark
 
 # Trainer log keys -> the metric names the registry, API and plots use.
 METRIC_NAMES = {
@@ -28,7 +31,11 @@ METRIC_NAMES = {
 
 
 class NonFiniteLossError(RuntimeError):
-    """Raised when the training loss becomes NaN or infinite."""
+    """Raised when the training (or evaluation) loss becomes NaN or infinite."""
+
+
+# Losses: a non-finite one ends the run. Other values that are not finite (an fp16 step's inf grad_norm) are left out.
+LOSSES = ("train_loss", "eval_loss")
 
 
 class RunReporter:
@@ -38,6 +45,7 @@ class RunReporter:
         self.registry = registry
         self.run_id = run_id
         self.log_path = Path(log_path)
+        self.checkpoint_in_progress: Path | None = None  # set while the Trainer writes a checkpoint (see on_save)
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
@@ -101,7 +109,22 @@ class RegistryCallback(TrainerCallback):
             self.stopped_by_user = True
             control.should_save = True
             control.should_training_stop = True
+        if control.should_save or control.should_evaluate:
+            # Log the loss first (the Trainer logs before it evaluates or saves), so that a loss that went NaN
+            # since the last log ends the run before a diverged model is evaluated or written as a checkpoint.
+            control.should_log = True
+        if control.should_save:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            unmark(checkpoint)  # a folder written again is not complete until the Trainer is done with it
+            self.reporter.checkpoint_in_progress = checkpoint
         return control
+
+    def on_save(self, args, state, control, **kwargs):
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if checkpoint.is_dir():
+            mark_complete(checkpoint, state.global_step)
+            self.reporter.log(f"{checkpoint.name} saved")
+        self.reporter.checkpoint_in_progress = None
 
     def on_evaluate(self, args, state, control, **kwargs):
         # Evaluation time is not training time: restart the throughput clock.
@@ -112,11 +135,16 @@ class RegistryCallback(TrainerCallback):
         if "train_runtime" in logs:  # the end-of-training summary, not a point on the curve
             return
         values = {METRIC_NAMES[k]: float(v) for k, v in logs.items() if k in METRIC_NAMES and v is not None}
-        loss = values.get("train_loss")
-        if loss is not None and not math.isfinite(loss):
-            # The Trainer would log NaN as 0.0 with its default filter; we turn that off and fail loudly,
-            # because a flat zero on the plot looks like a perfect model.
-            raise NonFiniteLossError(f"non-finite loss at step {state.global_step}")
+        for name in LOSSES:
+            if name in values and not math.isfinite(values[name]):
+                # The Trainer would log NaN as 0.0 with its default filter; we turn that off and fail loudly,
+                # because a flat zero on the plot looks like a perfect model. Nothing of this log reaches the curves.
+                what = "loss" if name == "train_loss" else "evaluation loss"
+                raise NonFiniteLossError(f"non-finite {what} at step {state.global_step} ({values[name]})")
+        dropped = sorted(k for k, v in values.items() if not math.isfinite(v))
+        if dropped:
+            self.reporter.log(f"step {state.global_step}: not recorded, not finite: {', '.join(dropped)}")
+            values = {k: v for k, v in values.items() if k not in dropped}
         if "eval_loss" in values and self.perplexity:
             values["perplexity"] = math.exp(min(values["eval_loss"], 50.0))
         if "train_loss" in values and self._last_log_time is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from ..data.corpus import long_documents_note
 from ..studio import Studio
 from .errors import user_errors
 from .plots import length_histogram_figure
@@ -35,7 +36,8 @@ def describe_corpus(studio: Studio, corpus_id: str):
         f"`{corpus['corpus_id']}`  \n"
         f"**{corpus['documents']:,}** documents · **{corpus['characters']:,}** characters · "
         f"**{corpus['words']:,}** words · {corpus['empty_lines']:,} empty lines skipped · "
-        f"{corpus['duplicate_documents']:,} duplicate documents  \n"
+        f"{corpus['duplicate_documents']:,} duplicate documents"
+        f"{long_documents_note(corpus['long_documents'])}  \n"
         f"Files and encodings: {encodings}"
     )
     preview = pd.DataFrame({"first documents": [text[:300] for text in corpus["preview"]]})
@@ -68,7 +70,8 @@ def build_corpus_tab(studio: Studio) -> CorpusTab:
     @user_errors
     def on_upload(paths, corpus_name, mode, column):
         corpus = studio.upload_corpus(paths or [], corpus_name, txt_mode=mode, text_column=column)
-        message = f"Added **{corpus['name']}**: {corpus['documents']:,} documents."
+        message = (f"Added **{corpus['name']}**: {corpus['documents']:,} documents"
+                   f"{long_documents_note(corpus['long_documents'])}.")
         return message, gr.Dropdown(choices=corpus_choices(studio), value=corpus["corpus_id"])
 
     event = upload.click(on_upload, [files, name, txt_mode, text_column], [upload_message, corpus_view],

@@ -1,0 +1,150 @@
+"""API load beside a training run: 10 clients polling run_status and run_metrics every 0.5 s.
+
+    python bench/api_load.py [--clients 10] [--interval 0.5] [--polled-seconds 120] [--rounds 4] [--preset mini]
+
+Starts the real app (`python app.py`, loopback) on a temporary workspace, uploads WikiText-2 and launches
+one long pretraining run through the API. Then, `--rounds` times, it lets `--clients` `gradio_client`
+clients (one thread each, each with its own `Client`) call `/run_status` and then `/run_metrics` (with
+the last id it has seen) every `--interval` seconds for `--polled-seconds / --rounds` seconds, and
+then leaves the run unpolled for as long. Alternating the two on one run means that the shared
+machine's drift hits polled and unpolled windows alike; the ratio of the run's own `tokens_per_second`
+rows (median per window) is the figure. Reported: requests sent and answered, errors, p50/p95/max
+latency, the server's resident memory at the start and the end of polling (and its peak), and the
+CPU the clients themselves used (they run on the same 2 cores as the training; a real client would
+usually sit elsewhere). Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from endless_run import WIKITEXT, EndlessRun  # noqa: E402
+
+SETTLE_SECONDS = 3.0
+
+
+class Poller(threading.Thread):
+    """One API client: run_status then run_metrics(after_id) every `interval` seconds while `polling` is set."""
+
+    def __init__(self, url: str, run_id: str, interval: float, polling: threading.Event, done: threading.Event):
+        super().__init__(daemon=True)
+        from gradio_client import Client
+
+        self.client, self.run_id, self.interval = Client(url, verbose=False), run_id, interval
+        self.polling, self.done = polling, done
+        self.latencies, self.sent, self.errors, self.last_id = [], 0, [], 0
+
+    def call(self, api_name: str, *args):
+        self.sent += 1
+        start = time.perf_counter()
+        try:
+            result = self.client.predict(*args, api_name=api_name)
+        except Exception as exc:  # noqa: BLE001  (an unanswered request is the figure, whatever its kind)
+            self.errors.append(f"{api_name}: {exc}")
+            return None
+        self.latencies.append(time.perf_counter() - start)
+        return result
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            if not self.polling.wait(timeout=0.2):
+                continue
+            due = time.monotonic() + self.interval
+            self.call("/run_status", self.run_id)
+            rows = self.call("/run_metrics", self.run_id, self.last_id)
+            if rows:
+                self.last_id = rows[-1]["id"]
+            time.sleep(max(0.0, due - time.monotonic()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--polled-seconds", type=float, default=120.0)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--data", type=Path, default=WIKITEXT)
+    args = parser.parse_args()
+
+    import psutil
+
+    run = EndlessRun(args.data, args.preset, prefix="bench-load-")
+    window = args.polled_seconds / args.rounds
+    rounds, rss = [], []
+    polling, done = threading.Event(), threading.Event()
+    me = psutil.Process()
+    try:
+        app = psutil.Process(run.server.process.pid)
+        pollers = [Poller(run.server.url, run.run_id, args.interval, polling, done) for _ in range(args.clients)]
+        for poller in pollers:
+            poller.start()
+        client_cpu = 0.0
+
+        def measure(polled: bool) -> float:
+            nonlocal client_cpu
+            (polling.set if polled else polling.clear)()
+            time.sleep(SETTLE_SECONDS)
+            last_id = run.last_id()
+            before, end = sum(me.cpu_times()[:2]), time.time() + window
+            while time.time() < end:
+                if polled:
+                    rss.append(app.memory_info().rss)
+                time.sleep(1.0)
+            if polled:
+                client_cpu += sum(me.cpu_times()[:2]) - before
+            return run.speed_since(last_id)
+
+        for _ in range(args.rounds):
+            polled, unpolled = measure(True), measure(False)
+            rounds.append({"polled": round(polled), "unpolled": round(unpolled), "ratio": round(polled / unpolled, 3)})
+        done.set()
+        polling.clear()
+        for poller in pollers:
+            poller.join(timeout=30)
+    finally:
+        done.set()
+        run.stop()
+
+    latencies = sorted(x for p in pollers for x in p.latencies)
+    sent, errors = sum(p.sent for p in pollers), [e for p in pollers for e in p.errors]
+    polled_time = args.rounds * (window + SETTLE_SECONDS)
+
+    def quantile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    ratio = statistics.median(r["ratio"] for r in rounds)
+    result = {"clients": args.clients, "interval_s": args.interval, "preset": args.preset,
+              "requests_sent": sent, "requests_answered": len(latencies), "errors": len(errors),
+              "p50_ms": round(quantile(0.5), 1), "p95_ms": round(quantile(0.95), 1), "max_ms": round(latencies[-1] * 1000, 1),
+              "rss_start_mb": round(rss[0] / 2**20), "rss_end_mb": round(rss[-1] / 2**20),
+              "rss_peak_mb": round(max(rss) / 2**20), "rss_end_vs_start": round(rss[-1] / rss[0], 3),
+              "client_cpu_cores": round(client_cpu / (args.rounds * window), 2),
+              "tokens_per_second_polled_vs_unpolled": ratio, "rounds": rounds}
+    print(f"{args.clients} clients x (run_status + run_metrics) every {args.interval} s, "
+          f"{args.rounds} rounds of {window:.0f} s polled + {window:.0f} s not, {args.preset} run")
+    print(f"requests: {sent:,} sent, {len(latencies):,} answered, {len(errors)} errors "
+          f"({sent / polled_time:.0f}/s while polling)")
+    print(f"latency: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, max {result['max_ms']} ms")
+    print(f"server RSS: {result['rss_start_mb']} MB at the start of polling, {result['rss_end_mb']} MB at the end "
+          f"({result['rss_end_vs_start']:.2f}x), peak {result['rss_peak_mb']} MB")
+    print(f"the clients' own CPU: {result['client_cpu_cores']} of a core")
+    print(f"{'round':>5} {'polled tok/s':>13} {'unpolled tok/s':>15} {'ratio':>6}")
+    for i, r in enumerate(rounds, 1):
+        print(f"{i:>5} {r['polled']:>13,} {r['unpolled']:>15,} {r['ratio']:>6.2f}")
+    print(f"median polled/unpolled tokens per second: {ratio:.3f}")
+    if errors:
+        print("first errors:", *errors[:5], sep="\n  ")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

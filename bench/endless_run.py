@@ -1,0 +1,59 @@
+"""The real app on a temporary workspace with one pretraining run that goes on until stopped.
+
+Shared by the benches that compare a run's speed in alternating windows (`watch_cost.py`,
+`api_load.py`): they need a run long enough to outlast every window, launched as a user would,
+through the app's API, and its own `tokens_per_second` rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest import DATA, AppServer, wait_for  # noqa: E402  (the tests' real-app fixture, reused)
+
+from pretrain_studio.registry import Registry  # noqa: E402
+
+WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
+
+
+class EndlessRun:
+    """`python app.py` on a fresh workspace; `data` uploaded as a corpus; a `preset` run launched over the API."""
+
+    def __init__(self, data: Path, preset: str, prefix: str):
+        from gradio_client import Client, handle_file
+
+        tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        corpus = tmp / "corpus.txt"
+        corpus.write_bytes(data.read_bytes())
+        self.server = AppServer(tmp / "workspace").start()
+        self.registry = Registry(self.server.workspace / "studio.db")
+        self.client = Client(self.server.url, verbose=False)
+        corpus_id = self.client.predict([handle_file(str(corpus))], "bench", api_name="/upload_corpus")["corpus_id"]
+        self.run_id = self.client.predict(
+            {"corpus_id": corpus_id, "model_size": preset, "vocab_size": 8000, "max_steps": 1_000_000,
+             "batch_size": 16, "max_seq_length": 128, "logging_steps": 10, "eval_steps": 1_000_000,
+             "save_steps": 1_000_000, "seed": 0}, api_name="/start_pretraining")["run_id"]
+        wait_for(lambda: self.registry.metrics_since(self.run_id), timeout=600, interval=0.2,
+                 message="the first metric row")
+
+    def last_id(self) -> int:
+        return self.registry.metrics_since(self.run_id)[-1]["id"]
+
+    def speed_since(self, after_id: int) -> float:
+        """Median of the run's tokens_per_second rows logged after `after_id` (one row per logging step)."""
+        speeds = [m["value"] for m in self.registry.metrics_since(self.run_id, after_id)
+                  if m["name"] == "tokens_per_second"]
+        return statistics.median(speeds) if speeds else float("nan")
+
+    def stop(self) -> None:
+        try:
+            self.client.predict(self.run_id, api_name="/stop_run")
+        finally:
+            self.server.stop()
