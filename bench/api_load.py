@@ -1,17 +1,19 @@
 """API load beside a training run: 10 clients polling run_status and run_metrics every 0.5 s.
 
-    python bench/api_load.py [--clients 10] [--interval 0.5] [--polled-seconds 120] [--rounds 4] [--preset mini]
+    python bench/api_load.py [--clients 10] [--interval 0.5] [--polled-seconds 120] [--rounds 4]
+                             [--preset mini] [--client http|gradio]
 
 Starts the real app (`python app.py`, loopback) on a temporary workspace, uploads WikiText-2 and launches
-one long pretraining run through the API. Then, `--rounds` times, it lets `--clients` `gradio_client`
-clients (one thread each, each with its own `Client`) call `/run_status` and then `/run_metrics` (with
-the last id it has seen) every `--interval` seconds for `--polled-seconds / --rounds` seconds, and
-then leaves the run unpolled for as long. Alternating the two on one run means that the shared
-machine's drift hits polled and unpolled windows alike; the ratio of the run's own `tokens_per_second`
-rows (median per window) is the figure. Reported: requests sent and answered, errors, p50/p95/max
-latency, the server's resident memory at the start and the end of polling (and its peak), and the
-CPU the clients themselves used (they run on the same 2 cores as the training; a real client would
-usually sit elsewhere). Prints a table and one JSON line.
+one long pretraining run through the API. Then, `--rounds` times, it lets `--clients` clients (one
+thread each) call `/run_status` and then `/run_metrics` (with the last id it has seen) every
+`--interval` seconds for `--polled-seconds / --rounds` seconds, and then leaves the run unpolled for as
+long. The clients speak plain HTTP on Gradio's `/gradio_api/call/<endpoint>` route, or use
+`gradio_client` (`--client gradio`, which costs the client ~60 ms of CPU a call). Alternating polled
+and unpolled windows on one run means the shared machine's drift hits both alike; the figure is the
+ratio of the run's speed (steps done per window) polled over unpolled. Reported: requests sent and
+answered, errors, p50/p95/max latency, the server's resident memory at the start and the end of
+polling (and its peak), and the CPU the clients themselves used (they run on the same 2 cores as the
+training). Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import statistics
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,24 +32,43 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from endless_run import WIKITEXT, EndlessRun  # noqa: E402
 
 SETTLE_SECONDS = 3.0
+TOKENS_PER_STEP = 16 * 128  # EndlessRun's batch of packed 128-token blocks
 
 
 class Poller(threading.Thread):
     """One API client: run_status then run_metrics(after_id) every `interval` seconds while `polling` is set."""
 
-    def __init__(self, url: str, run_id: str, interval: float, polling: threading.Event, done: threading.Event):
+    def __init__(self, url: str, run_id: str, interval: float, polling: threading.Event, done: threading.Event,
+                 kind: str = "http"):
         super().__init__(daemon=True)
-        from gradio_client import Client
+        self.url, self.run_id, self.interval, self.kind = url, run_id, interval, kind
+        if kind == "gradio":
+            from gradio_client import Client
 
-        self.client, self.run_id, self.interval = Client(url, verbose=False), run_id, interval
+            self.client = Client(url, verbose=False)
         self.polling, self.done = polling, done
         self.latencies, self.sent, self.errors, self.last_id = [], 0, [], 0
+
+    def request(self, api_name: str, *args):
+        if self.kind == "gradio":
+            return self.client.predict(*args, api_name=api_name)
+        # Gradio's documented HTTP route (what curl users call): POST the arguments, then read the one event.
+        body = json.dumps({"data": list(args)}).encode()
+        post = urllib.request.Request(f"{self.url}gradio_api/call{api_name}", data=body,
+                                      headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(post, timeout=60) as reply:
+            event_id = json.loads(reply.read())["event_id"]
+        with urllib.request.urlopen(f"{self.url}gradio_api/call{api_name}/{event_id}", timeout=60) as reply:
+            stream = reply.read().decode()
+        if "event: complete" not in stream:
+            raise RuntimeError(stream[:200])
+        return json.loads(stream.split("event: complete\ndata: ", 1)[1].strip())[0]
 
     def call(self, api_name: str, *args):
         self.sent += 1
         start = time.perf_counter()
         try:
-            result = self.client.predict(*args, api_name=api_name)
+            result = self.request(api_name, *args)
         except Exception as exc:  # noqa: BLE001  (an unanswered request is the figure, whatever its kind)
             self.errors.append(f"{api_name}: {exc}")
             return None
@@ -72,6 +94,8 @@ def main() -> None:
     parser.add_argument("--polled-seconds", type=float, default=120.0)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--preset", default="mini")
+    parser.add_argument("--client", choices=["http", "gradio"], default="http",
+                        help="plain HTTP on Gradio's /gradio_api/call route (light), or gradio_client (~60 ms CPU a call)")
     parser.add_argument("--data", type=Path, default=WIKITEXT)
     args = parser.parse_args()
 
@@ -84,7 +108,7 @@ def main() -> None:
     me = psutil.Process()
     try:
         app = psutil.Process(run.server.process.pid)
-        pollers = [Poller(run.server.url, run.run_id, args.interval, polling, done) for _ in range(args.clients)]
+        pollers = [Poller(run.server.url, run.run_id, args.interval, polling, done, args.client) for _ in range(args.clients)]
         for poller in pollers:
             poller.start()
         client_cpu = 0.0
@@ -93,7 +117,7 @@ def main() -> None:
             nonlocal client_cpu
             (polling.set if polled else polling.clear)()
             time.sleep(SETTLE_SECONDS)
-            last_id = run.last_id()
+            first_step, first_time = run.registry.get_run(run.run_id)["step"], time.time()
             before, end = sum(me.cpu_times()[:2]), time.time() + window
             while time.time() < end:
                 if polled:
@@ -101,11 +125,15 @@ def main() -> None:
                 time.sleep(1.0)
             if polled:
                 client_cpu += sum(me.cpu_times()[:2]) - before
-            return run.speed_since(last_id)
+            # From the steps done (the registry's step, updated at each logging step) rather than the run's
+            # tokens_per_second rows: a window starved of CPU may log no row at all.
+            steps = run.registry.get_run(run.run_id)["step"] - first_step
+            return steps * TOKENS_PER_STEP / (time.time() - first_time)
 
         for _ in range(args.rounds):
             polled, unpolled = measure(True), measure(False)
-            rounds.append({"polled": round(polled), "unpolled": round(unpolled), "ratio": round(polled / unpolled, 3)})
+            rounds.append({"polled": round(polled), "unpolled": round(unpolled),
+                           "ratio": round(polled / unpolled, 3) if unpolled else float("nan")})
         done.set()
         polling.clear()
         for poller in pollers:
@@ -122,7 +150,7 @@ def main() -> None:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
     ratio = statistics.median(r["ratio"] for r in rounds)
-    result = {"clients": args.clients, "interval_s": args.interval, "preset": args.preset,
+    result = {"clients": args.clients, "client": args.client, "interval_s": args.interval, "preset": args.preset,
               "requests_sent": sent, "requests_answered": len(latencies), "errors": len(errors),
               "p50_ms": round(quantile(0.5), 1), "p95_ms": round(quantile(0.95), 1), "max_ms": round(latencies[-1] * 1000, 1),
               "rss_start_mb": round(rss[0] / 2**20), "rss_end_mb": round(rss[-1] / 2**20),
