@@ -113,7 +113,8 @@ def main() -> None:
             poller.start()
         client_cpu = 0.0
 
-        def measure(polled: bool) -> float:
+        def measure(polled: bool) -> tuple[float, float]:
+            """(tokens per second, the server's RSS in MB at the window's end); RSS is sampled every second."""
             nonlocal client_cpu
             (polling.set if polled else polling.clear)()
             time.sleep(SETTLE_SECONDS)
@@ -123,16 +124,20 @@ def main() -> None:
                 if polled:
                     rss.append(app.memory_info().rss)
                 time.sleep(1.0)
+            last_rss = app.memory_info().rss / 2**20
             if polled:
                 client_cpu += sum(me.cpu_times()[:2]) - before
             # From the steps done (the registry's step, updated at each logging step) rather than the run's
             # tokens_per_second rows: a window starved of CPU may log no row at all.
             steps = run.registry.get_run(run.run_id)["step"] - first_step
-            return steps * TOKENS_PER_STEP / (time.time() - first_time)
+            return steps * TOKENS_PER_STEP / (time.time() - first_time), last_rss
 
         for _ in range(args.rounds):
-            polled, unpolled = measure(True), measure(False)
+            (polled, polled_rss), (unpolled, unpolled_rss) = measure(True), measure(False)
+            # RSS at the end of each window, polled and not: growth that continues without polling is the
+            # run's own (warm-up, allocator caches), growth only while polled would be the server's.
             rounds.append({"polled": round(polled), "unpolled": round(unpolled),
+                           "rss_mb_polled": round(polled_rss), "rss_mb_unpolled": round(unpolled_rss),
                            "ratio": round(polled / unpolled, 3) if unpolled else float("nan")})
         done.set()
         polling.clear()
@@ -165,9 +170,11 @@ def main() -> None:
     print(f"server RSS: {result['rss_start_mb']} MB at the start of polling, {result['rss_end_mb']} MB at the end "
           f"({result['rss_end_vs_start']:.2f}x), peak {result['rss_peak_mb']} MB")
     print(f"the clients' own CPU: {result['client_cpu_cores']} of a core")
-    print(f"{'round':>5} {'polled tok/s':>13} {'unpolled tok/s':>15} {'ratio':>6}")
+    print(f"{'round':>5} {'polled tok/s':>13} {'unpolled tok/s':>15} {'ratio':>6} {'RSS MB polled':>14} "
+          f"{'RSS MB not':>11}")
     for i, r in enumerate(rounds, 1):
-        print(f"{i:>5} {r['polled']:>13,} {r['unpolled']:>15,} {r['ratio']:>6.2f}")
+        print(f"{i:>5} {r['polled']:>13,} {r['unpolled']:>15,} {r['ratio']:>6.2f} {r['rss_mb_polled']:>14,} "
+              f"{r['rss_mb_unpolled']:>11,}")
     print(f"median polled/unpolled tokens per second: {ratio:.3f}")
     if errors:
         print("first errors:", *errors[:5], sep="\n  ")
