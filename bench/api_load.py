@@ -1,7 +1,7 @@
 """API load beside a training run: 10 clients polling run_status and run_metrics every 0.5 s.
 
     python bench/api_load.py [--clients 10] [--interval 0.5] [--polled-seconds 120] [--rounds 4]
-                             [--preset mini] [--client http|gradio]
+                             [--preset mini] [--client http|gradio] [--train-in app|cli]
 
 Starts the real app (`python app.py`, loopback) on a temporary workspace, uploads WikiText-2 and launches
 one long pretraining run through the API. Then, `--rounds` times, it lets `--clients` clients (one
@@ -13,7 +13,9 @@ and unpolled windows on one run means the shared machine's drift hits both alike
 ratio of the run's speed (steps done per window) polled over unpolled. Reported: requests sent and
 answered, errors, p50/p95/max latency, the server's resident memory at the start and the end of
 polling (and its peak), and the CPU the clients themselves used (they run on the same 2 cores as the
-training). Prints a table and one JSON line.
+training). `--train-in cli` trains the same run in a CLI process of its own on the app's workspace, so the
+app only serves the polls: the difference shows what sharing one process with the server costs.
+Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def main() -> None:
     parser.add_argument("--polled-seconds", type=float, default=120.0)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--preset", default="mini")
+    parser.add_argument("--train-in", choices=["app", "cli"], default="app",
+                        help="the run trains in the app's worker thread, or in a CLI process of its own")
     parser.add_argument("--client", choices=["http", "gradio"], default="http",
                         help="plain HTTP on Gradio's /gradio_api/call route (light), or gradio_client (~60 ms CPU a call)")
     parser.add_argument("--data", type=Path, default=WIKITEXT)
@@ -101,7 +105,7 @@ def main() -> None:
 
     import psutil
 
-    run = EndlessRun(args.data, args.preset, prefix="bench-load-")
+    run = EndlessRun(args.data, args.preset, prefix="bench-load-", via=args.train_in)
     window = args.polled_seconds / args.rounds
     rounds, rss = [], []
     polling, done = threading.Event(), threading.Event()
@@ -155,7 +159,7 @@ def main() -> None:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
     ratio = statistics.median(r["ratio"] for r in rounds)
-    result = {"clients": args.clients, "client": args.client, "interval_s": args.interval, "preset": args.preset,
+    result = {"clients": args.clients, "client": args.client, "train_in": args.train_in, "interval_s": args.interval, "preset": args.preset,
               "requests_sent": sent, "requests_answered": len(latencies), "errors": len(errors),
               "p50_ms": round(quantile(0.5), 1), "p95_ms": round(quantile(0.95), 1), "max_ms": round(latencies[-1] * 1000, 1),
               "rss_start_mb": round(rss[0] / 2**20), "rss_end_mb": round(rss[-1] / 2**20),

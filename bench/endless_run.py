@@ -8,6 +8,7 @@ through the app's API, and its own `tokens_per_second` rows.
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,9 +25,11 @@ WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
 
 
 class EndlessRun:
-    """`python app.py` on a fresh workspace; `data` uploaded as a corpus; a `preset` run launched over the API."""
+    """`python app.py` on a fresh workspace; `data` uploaded as a corpus; a `preset` run launched over the API
+    (`via="app"`: it trains in the app's worker thread), or by the CLI in a process of its own on the same
+    workspace (`via="cli"`: the app only serves it), which tells the app process's costs from the machine's."""
 
-    def __init__(self, data: Path, preset: str, prefix: str):
+    def __init__(self, data: Path, preset: str, prefix: str, via: str = "app"):
         from gradio_client import Client, handle_file
 
         tmp = Path(tempfile.mkdtemp(prefix=prefix))
@@ -35,11 +38,24 @@ class EndlessRun:
         self.server = AppServer(tmp / "workspace").start()
         self.registry = Registry(self.server.workspace / "studio.db")
         self.client = Client(self.server.url, verbose=False)
-        corpus_id = self.client.predict([handle_file(str(corpus))], "bench", api_name="/upload_corpus")["corpus_id"]
-        self.run_id = self.client.predict(
-            {"corpus_id": corpus_id, "model_size": preset, "vocab_size": 8000, "max_steps": 1_000_000,
-             "batch_size": 16, "max_seq_length": 128, "logging_steps": 10, "eval_steps": 1_000_000,
-             "save_steps": 1_000_000, "seed": 0}, api_name="/start_pretraining")["run_id"]
+        settings = {"model_size": preset, "vocab_size": 8000, "max_steps": 1_000_000, "batch_size": 16,
+                    "max_seq_length": 128, "logging_steps": 10, "eval_steps": 1_000_000, "save_steps": 1_000_000,
+                    "seed": 0}
+        self.process = None
+        if via == "cli":
+            flags = [f"--{key.replace('_', '-')}={value}" for key, value in settings.items()]
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pretrain_studio", "pretrain", "--corpus", str(corpus), *flags,
+                 "--workspace", str(self.server.workspace)], cwd=REPO, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            wait_for(lambda: any(r["kind"] == "pretrain" for r in self.registry.list_runs()), timeout=600,
+                     message="the CLI's run")
+            self.run_id = next(r["id"] for r in self.registry.list_runs() if r["kind"] == "pretrain")
+        else:
+            corpus_id = self.client.predict([handle_file(str(corpus))], "bench",
+                                            api_name="/upload_corpus")["corpus_id"]
+            self.run_id = self.client.predict({"corpus_id": corpus_id, **settings},
+                                              api_name="/start_pretraining")["run_id"]
         wait_for(lambda: self.registry.metrics_since(self.run_id), timeout=600, interval=0.2,
                  message="the first metric row")
 
@@ -56,4 +72,7 @@ class EndlessRun:
         try:
             self.client.predict(self.run_id, api_name="/stop_run")
         finally:
+            if self.process is not None:
+                self.process.terminate()
+                self.process.wait(timeout=60)
             self.server.stop()
