@@ -84,6 +84,9 @@ def read_auth(auth: list[str] | None = None, auth_file: str | None = None,
     return logins
 
 
+SESSION_CAPACITY = 500  # bounds the sessions to ~300 MB; a tab idle past 500 newer sessions starts afresh
+
+
 def launch_options(host: str, port: int, *, allowed_paths: list[str], share: bool = False,
                    auth: list[tuple[str, str]] | None = None, max_upload_bytes: int | None = None,
                    block: bool = True) -> dict:
@@ -93,6 +96,10 @@ def launch_options(host: str, port: int, *, allowed_paths: list[str], share: boo
         "server_name": host, "server_port": port, "share": bool(share), "auth": auth or None,
         "max_file_size": max_upload_bytes, "allowed_paths": allowed_paths, "prevent_thread_lock": not block,
         "show_error": True, "footer_links": ["api"],
+        # Every API call without a session (gradio_client's, curl's) opens a new Gradio session holding a copy
+        # of every component's state, about 0.6 MB here; Gradio keeps 10,000 by default, so polling clients
+        # grew the server by ~200 MB a minute (bench/api_load.py). Browser tabs keep their own session alive.
+        "state_session_capacity": SESSION_CAPACITY,
     }
 
 
