@@ -153,14 +153,15 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
             live[row["name"]].append(row["step"], row["value"])
         if rows:
             state["after_id"] = rows[-1]["id"]
-        series = {name: kept.points() for name, kept in live.items()}
+        # Each curve's latest point for the progress line; the whole (bounded) series only for a redraw.
+        latest = {name: [kept.latest] for name, kept in live.items()}
         stale = bool(rows) or not state.get("drawn")
         active = status["status"] in ACTIVE
         if paused and not new_run:  # a newly chosen run is always drawn; pausing keeps the zoom on this one
             figure = gr.skip()
             state["drawn"] = not stale  # un-pausing redraws what arrived meanwhile
         elif stale and (not throttled or not active or time.monotonic() - state.get("drawn_at", 0) >= PLOT_SECONDS):
-            figure = loss_figure(series)
+            figure = loss_figure({name: kept.points() for name, kept in live.items()})
             state["drawn"], state["drawn_at"] = True, time.monotonic()
         else:  # nothing new, or a redraw too soon after the last one: kept for a later poll
             figure = gr.skip()
@@ -179,7 +180,7 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         # machine that rendering takes CPU from the training beside it.
         log_tail = status["log_tail"] if status["log_tail"] != state.get("log_tail") else gr.skip()
         state["log_tail"] = status["log_tail"]
-        progress = progress_text(status, series)
+        progress = progress_text(status, latest)
         if progress == state.get("progress"):
             progress = gr.skip()
         else:
