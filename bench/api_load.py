@@ -1,16 +1,19 @@
 """API load beside a training run: 10 clients polling run_status and run_metrics every 0.5 s.
 
     python bench/api_load.py [--clients 10] [--interval 0.5] [--polled-seconds 120] [--rounds 4]
-                             [--preset mini] [--client http|gradio] [--train-in app|cli]
+                             [--preset mini] [--client json|http|gradio] [--train-in app|cli]
 
 Starts the real app (`python app.py`, loopback) on a temporary workspace, uploads WikiText-2 and launches
 one long pretraining run through the API. Then, `--rounds` times, it lets `--clients` clients (one
 thread each) call `/run_status` and then `/run_metrics` (with the last id it has seen) every
 `--interval` seconds for `--polled-seconds / --rounds` seconds, and then leaves the run unpolled for as
-long. The clients speak plain HTTP on Gradio's `/gradio_api/call/<endpoint>` route, or use
-`gradio_client` (`--client gradio`, which costs the client ~60 ms of CPU a call). Alternating polled
+long. By default the clients GET the JSON polling routes `/studio_api/run_status/<run_id>` and
+`/studio_api/run_metrics/<run_id>?after_id=N`; `--client http` speaks plain HTTP on Gradio's
+`/gradio_api/call/<endpoint>` route instead (through Gradio's event queue), and `--client gradio` uses
+`gradio_client` (which costs the client ~60 ms of CPU a call). Alternating polled
 and unpolled windows on one run means the shared machine's drift hits both alike; the figure is the
-ratio of the run's speed (steps done per window) polled over unpolled. Reported: requests sent and
+ratio of the run's speed (steps done per window) polled over the mean of the unpolled windows just before
+and after. Reported: requests sent and
 answered, errors, p50/p95/max latency, the server's resident memory at the start and the end of
 polling (and its peak), and the CPU the clients themselves used (they run on the same 2 cores as the
 training). `--train-in cli` trains the same run in a CLI process of its own on the app's workspace, so the
@@ -54,6 +57,11 @@ class Poller(threading.Thread):
     def request(self, api_name: str, *args):
         if self.kind == "gradio":
             return self.client.predict(*args, api_name=api_name)
+        if self.kind == "json":
+            # The polling routes (pretrain_studio/ui/poll_routes.py): one GET, no event queue, no session.
+            query = f"?after_id={args[1]}" if len(args) > 1 else ""
+            with urllib.request.urlopen(f"{self.url}studio_api{api_name}/{args[0]}{query}", timeout=60) as reply:
+                return json.loads(reply.read())
         # Gradio's documented HTTP route (what curl users call): POST the arguments, then read the one event.
         body = json.dumps({"data": list(args)}).encode()
         post = urllib.request.Request(f"{self.url}gradio_api/call{api_name}", data=body,
@@ -98,8 +106,9 @@ def main() -> None:
     parser.add_argument("--preset", default="mini")
     parser.add_argument("--train-in", choices=["app", "cli"], default="app",
                         help="the run trains in the app's worker thread, or in a CLI process of its own")
-    parser.add_argument("--client", choices=["http", "gradio"], default="http",
-                        help="plain HTTP on Gradio's /gradio_api/call route (light), or gradio_client (~60 ms CPU a call)")
+    parser.add_argument("--client", choices=["json", "http", "gradio"], default="json",
+                        help="GET on the /studio_api polling routes (default), plain HTTP on Gradio's "
+                             "/gradio_api/call route, or gradio_client (~60 ms of client CPU a call)")
     parser.add_argument("--data", type=Path, default=WIKITEXT)
     args = parser.parse_args()
 
@@ -117,32 +126,41 @@ def main() -> None:
             poller.start()
         client_cpu = 0.0
 
-        def measure(polled: bool) -> tuple[float, float]:
-            """(tokens per second, the server's RSS in MB at the window's end); RSS is sampled every second."""
+        def measure(polled: bool) -> dict:
+            """One window: tokens per second, and the server's RSS (MB) at its start and end."""
             nonlocal client_cpu
             (polling.set if polled else polling.clear)()
             time.sleep(SETTLE_SECONDS)
             first_step, first_time = run.registry.get_run(run.run_id)["step"], time.time()
             before, end = sum(me.cpu_times()[:2]), time.time() + window
+            rss_start = app.memory_info().rss
             while time.time() < end:
                 if polled:
                     rss.append(app.memory_info().rss)
                 time.sleep(1.0)
-            last_rss = app.memory_info().rss / 2**20
+            rss_end = app.memory_info().rss
             if polled:
                 client_cpu += sum(me.cpu_times()[:2]) - before
             # From the steps done (the registry's step, updated at each logging step) rather than the run's
             # tokens_per_second rows: a window starved of CPU may log no row at all.
             steps = run.registry.get_run(run.run_id)["step"] - first_step
-            return steps * TOKENS_PER_STEP / (time.time() - first_time), last_rss
+            return {"tokens_per_second": steps * TOKENS_PER_STEP / (time.time() - first_time),
+                    "rss_start_mb": rss_start / 2**20, "rss_end_mb": rss_end / 2**20}
 
+        # Unpolled, then (polled, unpolled) per round: each polled window is compared with the mean of the
+        # unpolled windows just before and just after it, so a machine (or a run) that speeds up or slows
+        # down over the minutes does not count for or against the polling.
+        previous = measure(False)
         for _ in range(args.rounds):
-            (polled, polled_rss), (unpolled, unpolled_rss) = measure(True), measure(False)
-            # RSS at the end of each window, polled and not: growth that continues without polling is the
-            # run's own (warm-up, allocator caches), growth only while polled would be the server's.
-            rounds.append({"polled": round(polled), "unpolled": round(unpolled),
-                           "rss_mb_polled": round(polled_rss), "rss_mb_unpolled": round(unpolled_rss),
-                           "ratio": round(polled / unpolled, 3) if unpolled else float("nan")})
+            polled, after = measure(True), measure(False)
+            unpolled = (previous["tokens_per_second"] + after["tokens_per_second"]) / 2
+            rounds.append({"polled": round(polled["tokens_per_second"]), "unpolled": round(unpolled),
+                           "ratio": round(polled["tokens_per_second"] / unpolled, 3) if unpolled else float("nan"),
+                           # RSS growth while polled and in the unpolled window after: growth that goes on
+                           # without polling is the run's own (warm-up, allocator caches), not the server's.
+                           "rss_growth_mb_polled": round(polled["rss_end_mb"] - polled["rss_start_mb"]),
+                           "rss_growth_mb_unpolled": round(after["rss_end_mb"] - after["rss_start_mb"])})
+            previous = after
         done.set()
         polling.clear()
         for poller in pollers:
@@ -174,11 +192,13 @@ def main() -> None:
     print(f"server RSS: {result['rss_start_mb']} MB at the start of polling, {result['rss_end_mb']} MB at the end "
           f"({result['rss_end_vs_start']:.2f}x), peak {result['rss_peak_mb']} MB")
     print(f"the clients' own CPU: {result['client_cpu_cores']} of a core")
-    print(f"{'round':>5} {'polled tok/s':>13} {'unpolled tok/s':>15} {'ratio':>6} {'RSS MB polled':>14} "
-          f"{'RSS MB not':>11}")
+    print(f"{'round':>5} {'polled tok/s':>13} {'unpolled tok/s':>15} {'ratio':>6} {'RSS +MB polled':>15} "
+          f"{'RSS +MB not':>12}")
     for i, r in enumerate(rounds, 1):
-        print(f"{i:>5} {r['polled']:>13,} {r['unpolled']:>15,} {r['ratio']:>6.2f} {r['rss_mb_polled']:>14,} "
-              f"{r['rss_mb_unpolled']:>11,}")
+        print(f"{i:>5} {r['polled']:>13,} {r['unpolled']:>15,} {r['ratio']:>6.2f} {r['rss_growth_mb_polled']:>15,} "
+              f"{r['rss_growth_mb_unpolled']:>12,}")
+    print(f"server RSS growth: {sum(r['rss_growth_mb_polled'] for r in rounds):,} MB over the polled windows, "
+          f"{sum(r['rss_growth_mb_unpolled'] for r in rounds):,} MB over as long unpolled")
     print(f"median polled/unpolled tokens per second: {ratio:.3f}")
     if errors:
         print("first errors:", *errors[:5], sep="\n  ")

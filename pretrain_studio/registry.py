@@ -165,6 +165,10 @@ class Registry:
             )
         return self.get_run(run_id)
 
+    def run_exists(self, run_id: str) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
     def get_run(self, run_id: str) -> dict | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

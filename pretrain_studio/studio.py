@@ -16,7 +16,7 @@ from .config import ConfigError, PretrainConfig, field_docs
 from .data.corpus import CorpusError, ingest_corpus, load_corpus, preview_rows
 from .jobs import JobRunner, read_log_tail, resolve_model_dir
 from .registry import new_id
-from .studio_finetune import FinetuneDesk, StudioError
+from .studio_finetune import FinetuneDesk, NotFoundError, StudioError
 from .studio_runs import RunsDesk
 from .workspace import Workspace
 
@@ -74,7 +74,7 @@ class Studio(RunsDesk, FinetuneDesk):
     def get_corpus(self, corpus_id: str) -> dict:
         row = self.registry.get_corpus(corpus_id)
         if row is None:
-            raise StudioError(f"corpus {corpus_id!r} does not exist")
+            raise NotFoundError(f"corpus {corpus_id!r} does not exist")
         return {**corpus_summary(row), "stats": row["stats"], "preview": preview_rows(row["path"], 10)}
 
     # --- pretraining --------------------------------------------------------------
@@ -183,8 +183,11 @@ class Studio(RunsDesk, FinetuneDesk):
                 "cli_command": cli_command(self.workspace.run_dir(run_id) / "config.json")}
 
     def run_metrics(self, run_id: str, after_id: int = 0) -> list[dict]:
-        self._run(run_id)
-        return self.registry.metrics_since(run_id, int(after_id or 0))
+        rows = self.registry.metrics_since(run_id, int(after_id or 0))
+        # Polled often: only an empty answer needs to tell "no new rows" from "no such run".
+        if not rows and not self.registry.run_exists(run_id or ""):
+            raise NotFoundError(f"run {run_id!r} does not exist")
+        return rows
 
     def stop_run(self, run_id: str) -> dict:
         """Running: save a checkpoint and end as `stopped`. Queued: leave the queue as `stopped`."""
@@ -204,7 +207,7 @@ class Studio(RunsDesk, FinetuneDesk):
     def _run(self, run_id: str) -> dict:
         run = self.registry.get_run(run_id or "")
         if run is None:
-            raise StudioError(f"run {run_id!r} does not exist")
+            raise NotFoundError(f"run {run_id!r} does not exist")
         return run
 
     # --- trying models --------------------------------------------------------------

@@ -21,6 +21,10 @@ class StudioError(ValueError):
     """A user-facing error: bad input or a request that cannot be met. The message says what and where."""
 
 
+class NotFoundError(StudioError):
+    """A run, corpus or dataset id that names nothing (HTTP routes answer it with 404)."""
+
+
 def _path(file) -> Path | None:
     """Gradio gives str paths (UI) or FileData dicts (API); tests and the CLI give Paths."""
     if file is None or file == "":
@@ -69,7 +73,7 @@ class FinetuneDesk:
     def get_dataset(self, dataset_id: str) -> dict:
         row = self.registry.get_dataset(dataset_id or "")
         if row is None:
-            raise StudioError(f"dataset {dataset_id!r} does not exist")
+            raise NotFoundError(f"dataset {dataset_id!r} does not exist")
         return {**dataset_summary(row), "stats": row["stats"]}
 
     # --- fine-tuning ----------------------------------------------------------------

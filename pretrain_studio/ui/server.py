@@ -7,7 +7,8 @@ Safe defaults, because the app can start training jobs and read local folders:
 - `--auth user:password`, `--auth-file FILE` or $PRETRAIN_STUDIO_AUTH put every page, upload and API
   endpoint behind a login; passwords are never printed;
 - uploads above `--max-upload-size` (default 2 GB) are refused by the server;
-- only the workspace's predictions/ and exports/ folders are served as files.
+- only the workspace's predictions/ and exports/ folders are served as files;
+- the JSON polling routes (poll_routes.py) sit behind the same login.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 from ..studio import Studio  # after the environment above
 from .app import build_app
+from .poll_routes import add_poll_routes
 
 DEFAULT_MAX_UPLOAD = "2GB"
 AUTH_ENV = "PRETRAIN_STUDIO_AUTH"
@@ -142,6 +144,11 @@ def serve(host: str = "127.0.0.1", port: int = 7860, workspace: str | None = Non
     served = [studio.workspace.root / "predictions", studio.workspace.root / "exports"]
     for folder in served:
         folder.mkdir(exist_ok=True)
+    # Launched without blocking so that the polling routes join the server before anyone is told its address;
+    # then, when asked to, block here as launch itself would have.
     app.launch(**launch_options(host, port, allowed_paths=[str(f) for f in served], share=share, auth=logins,
-                                max_upload_bytes=max_upload_bytes, block=block))
+                                max_upload_bytes=max_upload_bytes, block=False))
+    add_poll_routes(app.server_app, studio)
+    if block:
+        app.block_thread()
     return app, studio

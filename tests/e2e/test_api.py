@@ -1,10 +1,11 @@
 """The documented API, end to end: a real `python app.py` process driven with `gradio_client`.
 
 Uploads a slice of WikiText-2, pretrains a tiny model in the app's background worker, polls status and
-only-new metrics, sees eval loss fall, and gets fill-mask answers from the trained model. Bad requests come
+only-new metrics (also through the plain JSON polling routes), sees eval loss fall, and gets fill-mask answers from the trained model. Bad requests come
 back as a clear message (AppError), never a traceback, and store nothing.
 """
 
+import httpx
 import pytest
 from conftest import TINY_RUN, wait_for
 from gradio_client import Client, handle_file
@@ -71,6 +72,14 @@ def test_pretrain_poll_and_fill_mask(client, corpus, app_server):
     assert [a["token"] for a in answers[0]] == [e["token_str"].replace(" ", "") for e in expected]
     runs = client.predict(api_name="/list_runs")
     assert run_id in [r["run_id"] for r in runs]
+
+    # The plain JSON polling routes give the same answers as the Gradio endpoints, without Gradio's queue.
+    light = httpx.Client(base_url=app_server.url, timeout=30)
+    assert light.get(f"studio_api/run_status/{run_id}").json() == client.predict(run_id, api_name="/run_status")
+    assert light.get(f"studio_api/run_metrics/{run_id}").json() == full
+    assert light.get(f"studio_api/run_metrics/{run_id}", params={"after_id": full[3]["id"]}).json() == full[4:]
+    missing = light.get("studio_api/run_metrics/run-none")
+    assert missing.status_code == 404 and missing.json()["error"] == "run 'run-none' does not exist"
 
 
 def test_stop_run(client, corpus):

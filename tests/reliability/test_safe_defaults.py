@@ -107,7 +107,8 @@ def test_anonymous_requests_are_refused(auth_server):
     assert page.status_code == 200 and '"auth_required":true' in page.text.replace(" ", "")
     assert "Pretrain Studio" not in page.text  # the login form, not the app
     for method, path in [("GET", "config"), ("GET", "gradio_api/info"), ("GET", "gradio_api/queue/status"),
-                         ("POST", "gradio_api/call/list_runs"), ("GET", "gradio_api/file=/etc/hostname")]:
+                         ("POST", "gradio_api/call/list_runs"), ("GET", "gradio_api/file=/etc/hostname"),
+                         ("GET", "studio_api/run_status/anything"), ("GET", "studio_api/run_metrics/anything")]:
         response = httpx.request(method, auth_server.url + path, json={"data": [None]}, timeout=30)
         assert response.status_code == 401, (path, response.status_code, response.text[:200])
     upload = httpx.post(auth_server.url + "gradio_api/upload", files={"files": ("a.txt", b"hello\n")}, timeout=30)
@@ -125,6 +126,9 @@ def test_each_login_source_opens_the_app(auth_server, user):
     http = logged_in(auth_server, user)
     assert "Pretrain Studio" in http.get("config").text
     assert http.post("gradio_api/upload", files={"files": ("a.txt", b"hello\n")}).status_code == 200
+    # The polling routes let the login through too: past it, an unknown run is a 404 naming the run.
+    missing = http.get("studio_api/run_status/no-such-run")
+    assert missing.status_code == 404 and missing.json() == {"error": "run 'no-such-run' does not exist"}
 
 
 def test_passwords_are_never_printed(auth_server, tmp_path, capsys):
