@@ -18,6 +18,7 @@ line naming the problem and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 from dataclasses import fields
@@ -85,8 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(finetune, FinetuneConfig, skip=("dataset_id",))
     _add_workspace(finetune)
 
-    run = sub.add_parser("run", help="replay a saved config.json in the foreground")
+    run = sub.add_parser("run", help="replay a saved config.json in the foreground (on several machines: on each)")
     run.add_argument("config", help="path to a run's config.json")
+    run.add_argument("--node-rank", type=int, default=None, metavar="N",
+                     help="this machine's index when the config has nodes > 1 (0 keeps the run in its registry)")
+    run.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                     help="machine 0's address and a free port, where the machines meet (overrides the config)")
+    run.add_argument("--print-torchrun", action="store_true",
+                     help="print the torchrun command for this machine instead of running it (for srun, mpirun, ...)")
     _add_workspace(run)
 
     runs = sub.add_parser("runs", help="list runs")
@@ -177,17 +184,47 @@ def main(argv: list[str] | None = None) -> int:
             values.update(kind="finetune", dataset_id=dataset["dataset_id"])
             return train_foreground(studio, values)
         if args.command == "run":
-            from .config import ConfigError, load_config
-
-            try:
-                values = load_config(args.config).to_dict()
-            except ConfigError as exc:
-                raise StudioError(str(exc)) from None
-            return train_foreground(studio, values)
+            return run_config(studio, args)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def run_config(studio, args) -> int:
+    """`run CONFIG.json`: train it here; with several machines, machine 0 registers and records the run and
+    the others only lend their processes; or just print the torchrun command."""
+    from .config import ConfigError, config_from_dict, load_config
+    from .studio import StudioError
+
+    try:
+        values = load_config(args.config).to_dict()
+        for key in ("node_rank", "rdzv_endpoint"):
+            if getattr(args, key) is not None:
+                values[key] = getattr(args, key)
+        cfg = config_from_dict(values).validate()
+    except ConfigError as exc:
+        raise StudioError(str(exc)) from None
+    if args.print_torchrun or cfg.node_rank > 0:
+        from .training.launcher import finish_launch, launch_environment, run_launch, torchrun_command
+
+        config_path = Path(args.config)
+        if cfg.world_size() == 1:
+            raise StudioError("devices: this config trains in one process (devices 1, nodes 1); there is no torchrun "
+                              "command to print; raise devices or nodes")
+        if args.print_torchrun:
+            print(shlex.join(torchrun_command(cfg, studio.workspace.root, config_path=config_path, printable=True)))
+            return 0
+        # Machine N > 0: its processes join machine 0's launch, which records the run.
+        print(f"machine {cfg.node_rank} of {cfg.nodes}: {cfg.devices} process(es) joining {cfg.rdzv_endpoint}")
+        log = studio.workspace.root / f"torchrun-node{cfg.node_rank}.log"
+        process = run_launch(torchrun_command(cfg, studio.workspace.root, config_path=config_path),
+                             launch_environment(cfg), log, echo=True)
+        code = process.wait()
+        finish_launch(process)
+        print(f"machine {cfg.node_rank}: {'done' if code == 0 else f'torchrun ended with exit code {code}'}")
+        return 0 if code == 0 else 1
+    return train_foreground(studio, cfg.to_dict())
 
 
 def resume_foreground(studio, run_id: str, overrides: dict) -> int:

@@ -95,7 +95,47 @@ class JobConfig:
 
 
 @dataclass
-class PretrainConfig(JobConfig):
+class LaunchSettings(JobConfig):
+    """Where a run trains beyond one device: processes per machine and machines, launched through torchrun.
+    Both job kinds take these; their fields come first in a config's dict."""
+
+    devices: int = 1
+    """Training processes on this machine, one per GPU (or CPU processes). Above 1 the run is launched through
+    torchrun and trains with DDP; each process takes `batch_size` sequences per step."""
+    nodes: int = 1
+    """Machines taking part. Above 1, start the same config on every machine: `pretrain-studio run CONFIG.json
+    --node-rank N` (see README, "Several GPUs or machines")."""
+    node_rank: int = 0
+    """This machine's index among `nodes`. Machine 0 keeps the run in its registry and saves the model."""
+    rdzv_endpoint: str = ""
+    """host:port of machine 0, where the machines meet (torchrun's master address and port); needed when nodes > 1."""
+
+    def world_size(self) -> int:
+        """Training processes in all: devices x nodes."""
+        return self.devices * self.nodes
+
+    def effective_batch_size(self) -> int:
+        """Examples (or sequences) per optimizer step: per-device batch x processes x gradient accumulation."""
+        return self.batch_size * self.world_size() * getattr(self, "gradient_accumulation_steps", 1)
+
+    def validate_launch(self) -> None:
+        _check_int(self, "devices", minimum=1)
+        _check_int(self, "nodes", minimum=1)
+        _check_int(self, "node_rank", minimum=0)
+        if self.node_rank >= self.nodes:
+            raise ConfigError("node_rank", f"must be below nodes ({self.nodes}); got {self.node_rank}")
+        if self.nodes > 1:
+            host, sep, port = self.rdzv_endpoint.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ConfigError("rdzv_endpoint", f"{self.rdzv_endpoint!r}: give machine 0's host:port "
+                                  "(e.g. 10.0.0.1:29500) when nodes > 1")
+        if self.world_size() > 1 and self.device.startswith("cuda:"):
+            raise ConfigError("device", f"{self.device} names one GPU, but devices={self.devices}: use auto or "
+                              "cuda (each process takes the GPU of its local rank)")
+
+
+@dataclass
+class PretrainConfig(LaunchSettings):
     """Masked-language-model pretraining (from scratch or continued)."""
 
     corpus_id: str = ""
@@ -191,6 +231,7 @@ class PretrainConfig(JobConfig):
             raise ConfigError("precision", f"choose one of {', '.join(PRECISIONS)}")
         if not (self.device in ("auto", "cpu") or (self.device.startswith("cuda") and _cuda_index_ok(self.device))):
             raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
+        self.validate_launch()
         self.check_trackers()
         return self
 
@@ -207,7 +248,7 @@ EARLY_STOPPING_METRICS = ("eval_f1", "eval_accuracy", "eval_loss")
 
 
 @dataclass
-class FinetuneConfig(JobConfig):
+class FinetuneConfig(LaunchSettings):
     """Text-classification fine-tuning with full, top-layer or parameter-efficient methods."""
 
     dataset_id: str = ""
@@ -338,6 +379,7 @@ class FinetuneConfig(JobConfig):
             raise ConfigError("precision", f"choose one of {', '.join(PRECISIONS)}")
         if not (self.device in ("auto", "cpu") or (self.device.startswith("cuda") and _cuda_index_ok(self.device))):
             raise ConfigError("device", f"{self.device!r} is not auto, cpu or cuda:N")
+        self.validate_launch()
         self.check_trackers()
         return self
 
@@ -372,12 +414,14 @@ def field_docs(cls=PretrainConfig) -> dict[str, str]:
     import inspect
     import textwrap
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     docs: dict[str, str] = {}
-    body = tree.body[0].body
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # a docstring may wrap lines
+    for klass in reversed(cls.__mro__):  # the launch settings' fields are declared on a base class
+        if klass is object or "__dataclass_fields__" not in vars(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, nxt in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(nxt.value.value).split())  # a docstring may wrap lines
     return docs
 
 

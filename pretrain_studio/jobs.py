@@ -18,7 +18,6 @@ import traceback
 from pathlib import Path
 
 from .config import config_from_dict
-from .training.reporting import RunReporter
 from .workspace import Workspace
 
 LOG_TAIL_LINES = 20
@@ -38,12 +37,21 @@ def read_log_tail(path, lines: int = LOG_TAIL_LINES, window: int = 64 * 1024) ->
 
 
 def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) -> str:
-    """Train one claimed run to its end and record the outcome. Returns the final status."""
+    """Train one claimed run to its end and record the outcome. Returns the final status.
+    A run for several processes is handed to torchrun (training/launcher.py), whose ranks come back here;
+    inside such a launch only rank 0 records anything in the registry (training/distributed.py)."""
+    from .training import distributed
+
     registry = workspace.registry
     run_id = run["id"]
     run_dir = workspace.run_dir(run_id)
+    if launches_torchrun(run) and not distributed.is_distributed():
+        from .training.launcher import supervise
+
+        return supervise(workspace, run, show_progress=show_progress)
     run_dir.mkdir(parents=True, exist_ok=True)
-    reporter = RunReporter(registry, run_id, run_dir / "train.log")
+    main = distributed.is_main()
+    reporter = distributed.reporter_for_rank(registry, run_id, run_dir)
     cfg = None
     try:
         cfg = config_from_dict(run["config"]).validate()
@@ -68,6 +76,8 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
             result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress,
                                      cache_dir=workspace.cache_dir)
         status = result["status"]
+        if not main:
+            return status  # rank 0 records how the run ended
         if status == "cancelled":  # cancel keeps nothing: no checkpoints, no model
             for folder in ("checkpoints", "model", "data"):
                 shutil.rmtree(run_dir / folder, ignore_errors=True)
@@ -76,7 +86,7 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
         from .training.failures import explain_failure
 
         unfinished = reporter.checkpoint_in_progress
-        if unfinished is not None and unfinished.is_dir():
+        if main and unfinished is not None and unfinished.is_dir():  # rank 0 writes the checkpoints
             # Half a checkpoint is never resumed from (it has no completion marker); removing it frees the space
             # a full disk needs for the log and the registry to record this failure.
             shutil.rmtree(unfinished, ignore_errors=True)
@@ -87,10 +97,19 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
         except OSError:  # the disk may be the problem; the registry still gets the message
             pass
         message = explain_failure(exc, cfg, run_dir, run.get("device") or "", unfinished)
-        registry.update_run(run_id, status="failed", finished_at=time.time(),
-                            error=f"{message}\n--- last log lines ---\n{tail}")
+        if distributed.is_distributed():  # the launcher reads which rank failed first, and why
+            distributed.write_rank_file(run_dir, "error", {"message": message})
+        if main:
+            registry.update_run(run_id, status="failed", finished_at=time.time(),
+                                error=f"{message}\n--- last log lines ---\n{tail}")
         status = "failed"
     return status
+
+
+def launches_torchrun(run: dict) -> bool:
+    """Whether the run's config asks for more than one training process."""
+    config = run.get("config") or {}
+    return int(config.get("devices", 1) or 1) * int(config.get("nodes", 1) or 1) > 1
 
 
 def resolve_model_dir(workspace: Workspace, model: str):

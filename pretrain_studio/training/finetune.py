@@ -26,6 +26,7 @@ from ..model_store import artefact_bytes, is_classifier_folder, load_encoder_wei
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .classification_metrics import (accuracy_and_f1, classification_report, linear_probe_baseline,
                                      majority_baseline)
+from .distributed import evaluate_before_training, is_main, main_first, rank_device
 from .hardware import resolve_device, resolve_precision
 from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters
@@ -88,7 +89,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     run_dir = Path(run_dir)
     work_dir = run_dir / "data"
     work_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
+    device = rank_device(resolve_device(cfg.device))  # in a torchrun launch: the GPU of this local rank
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
 
@@ -103,10 +104,12 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     # --- tokenizer, model and method (which parameters train) ------------------------------
     steps_per_epoch = math.ceil(len(data["train"]) / cfg.batch_size)
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
-    tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps)
+    with main_first():  # a fine-tuned base is merged into work_dir once, by rank 0 in a torchrun launch
+        tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps)
     base = plain_base_folder(Path(base_model_dir), work_dir)
     reporter.info(device=device, precision=precision, parameters=counts["total_parameters"], **counts, labels=names,
-                  learning_rate=cfg.effective_learning_rate())
+                  learning_rate=cfg.effective_learning_rate(), world_size=cfg.world_size(),
+                  effective_batch_size=cfg.effective_batch_size())
     reporter.log(f"method {cfg.method}: {counts['trainable_parameters']:,} of {counts['total_parameters']:,} "
                  f"parameters train ({counts['trainable_share']:.2%}), on {device}")
 
@@ -162,7 +165,8 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
 
     # Counts the padding of training batches only (evaluation runs with the model in eval mode).
     collator = PaddingMeter(DataCollatorWithPadding(tokenizer), counting=lambda: model.training)
-    callback = RegistryCallback(reporter, cfg.batch_size, throughput_name="examples_per_second", perplexity=False)
+    callback = RegistryCallback(reporter, cfg.effective_batch_size(), throughput_name="examples_per_second",
+                                perplexity=False)
     callbacks = [callback]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
@@ -182,7 +186,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
         reporter.rewind(checkpoint_step(resume_from))
         reporter.log(f"resuming from {resume_from.name}")
     else:
-        trainer.evaluate()  # the untrained classifier: the curves' starting point at step 0
+        evaluate_before_training(trainer)  # the untrained classifier: the curves' starting point at step 0
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
@@ -198,6 +202,8 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     scored = data[score_split]
     test_metrics = classification_report(prediction.label_ids, np.asarray(logits).argmax(-1), names)
+    if not is_main():  # rank 0 computes the baselines, records the scores and saves the model
+        return {"status": "stopped" if callback.stopped_by_user else "completed", "step": trainer.state.global_step}
     encoder = AutoModel.from_pretrained(base).to(device)
     baselines = {
         "majority": majority_baseline(data["train"]["label"], scored["label"], names),

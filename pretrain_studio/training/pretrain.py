@@ -21,6 +21,7 @@ from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertF
 from ..config import ConfigError, PretrainConfig, preset_shape
 from ..data.corpus import load_corpus
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
+from .distributed import evaluate_before_training, is_main, main_first, rank_device
 from .hardware import resolve_device, resolve_precision
 from .masking import MaskingCollator
 from .mlm_data import corpus_tokenizer, held_out_split, packed_blocks, split_fingerprint
@@ -47,7 +48,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     `cache_dir` (the workspace's cache/) keeps the trained tokenizer and packed blocks for later runs."""
     run_dir = Path(run_dir)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "data"
-    device = resolve_device(cfg.device)
+    device = rank_device(resolve_device(cfg.device))  # in a torchrun launch: the GPU of this local rank
     precision = resolve_precision(cfg.precision, device)
     if device.startswith("cuda"):
         torch.cuda.set_device(int(device.split(":")[1]))
@@ -55,26 +56,11 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
 
-    # --- corpus and held-out split ----------------------------------------------
-    corpus = load_corpus(corpus_path)
-    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed, run_dir / "data")
-    data_fingerprint = split_fingerprint(corpus, cfg.eval_fraction, cfg.seed)
-    reporter.log(f"corpus: {len(split['train'])} training documents, {len(split['test'])} held out")
-
-    # --- tokenizer ----------------------------------------------------------------
-    if base_model_dir:
-        tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
-        reporter.log(f"tokenizer: from {base_model_dir} ({len(tokenizer)} tokens)")
-    elif (run_dir / "tokenizer").is_dir():  # resuming: the checkpoint's embeddings belong to this tokenizer
-        tokenizer = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
-        reporter.log(f"tokenizer: the run's own, trained before ({len(tokenizer)} tokens)")
-    else:
-        tokenizer, hit = corpus_tokenizer(split["train"], data_fingerprint, cfg.vocab_size, cfg.lowercase, cache_dir)
-        tokenizer.save_pretrained(run_dir / "tokenizer")
-        reporter.log(f"tokenizer: WordPiece {'from the cache, ' if hit else ''}trained on the corpus "
-                     f"({len(tokenizer)} tokens)")
-    if tokenizer.mask_token is None:
-        raise ConfigError("base_model", "its tokenizer has no mask token, so it cannot be trained with MLM")
+    # Data preparation writes files (split indices, tokenizer, packed blocks): in a torchrun launch rank 0
+    # makes them first and the other ranks then read them (training/distributed.py).
+    with main_first():
+        split, data_fingerprint, tokenizer, train_blocks, eval_blocks = prepare_data(
+            cfg, run_dir, reporter, corpus_path, base_model_dir, cache_dir)
 
     # --- model --------------------------------------------------------------------
     if base_model_dir:
@@ -89,29 +75,20 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     model = with_sparse_head(model)  # the vocabulary projection only at masked positions (see sparse_head.py)
     saved_dropout = set_dropout(model, cfg.dropout)
     parameters = sum(p.numel() for p in model.parameters())
-    reporter.info(parameters=parameters, device=device, precision=precision)
+    reporter.info(parameters=parameters, device=device, precision=precision, world_size=cfg.world_size(),
+                  effective_batch_size=cfg.effective_batch_size())
     reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device} in {precision}, "
-                 f"dropout {cfg.dropout:g}")
-
-    # --- packing: documents -> full blocks of max_seq_length tokens (see mlm_data.py) ----
-    train_blocks, eval_blocks, hit = packed_blocks(split, data_fingerprint, tokenizer, cfg.max_seq_length, cache_dir)
-    if len(train_blocks) == 0 or len(eval_blocks) == 0:
-        raise ValueError(f"the corpus is too small for blocks of {cfg.max_seq_length} tokens; "
-                         "add text, lower max_seq_length or raise eval_fraction")
-    if len(eval_blocks) > MAX_EVAL_BLOCKS:
-        eval_blocks = eval_blocks.select(range(MAX_EVAL_BLOCKS))
+                 f"dropout {cfg.dropout:g}" + (f", {cfg.world_size()} processes (effective batch "
+                                               f"{cfg.effective_batch_size()})" if cfg.world_size() > 1 else ""))
     reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
-    reporter.log(f"data: {len(train_blocks)} training blocks, {len(eval_blocks)} eval blocks "
-                 f"of {cfg.max_seq_length} tokens{' (from the cache)' if hit else ''}")
 
     # The held-out blocks are masked once, with a fixed seed, so that every
     # evaluation scores the same positions and the eval curve is comparable.
     collator = MaskingCollator(tokenizer, mlm_probability=cfg.mask_probability,
                                whole_word_mask=cfg.whole_word_mask, seed=cfg.seed)
     eval_blocks = collator.mask_once(eval_blocks, seed=cfg.seed + 1)
-
     # --- trainer ------------------------------------------------------------------
-    tokens_per_step = cfg.batch_size * cfg.gradient_accumulation_steps * cfg.max_seq_length
+    tokens_per_step = cfg.effective_batch_size() * cfg.max_seq_length  # all processes together
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
@@ -156,7 +133,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         reporter.rewind(start_step)
         reporter.log(f"resuming from {resume_from.name}")
     else:
-        trainer.evaluate()  # the untrained model's eval loss: the curve's starting point at step 0
+        evaluate_before_training(trainer)  # the untrained model's eval loss: the curve's starting point at step 0
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     reporter.info(train_seconds=output.metrics.get("train_runtime"),
                   trained_tokens=(trainer.state.global_step - start_step) * tokens_per_step)
@@ -166,14 +143,50 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     if not callback.stopped_by_user and trainer.state.global_step % cfg.eval_steps:
         trainer.evaluate()  # a final point, so the eval curve ends where the model ends
     model_dir = run_dir / "model"
-    final = trainer.model.to_standard() if hasattr(trainer.model, "to_standard") else trainer.model
-    final.config.update(saved_dropout)  # training-time dropout is a training setting, not the model's
-    final.save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
+    if is_main():  # one process writes the model: the same standard folder as a single-device run
+        final = trainer.model.to_standard() if hasattr(trainer.model, "to_standard") else trainer.model
+        final.config.update(saved_dropout)  # training-time dropout is a training setting, not the model's
+        final.save_pretrained(str(model_dir))
+        tokenizer.save_pretrained(str(model_dir))
     status = "stopped" if callback.stopped_by_user else "completed"
     reporter.progress(trainer.state.global_step)
     reporter.log(f"{status} at step {trainer.state.global_step}; model saved to {model_dir}")
     return {"status": status, "step": trainer.state.global_step, "model_dir": str(model_dir)}
+
+
+def prepare_data(cfg: PretrainConfig, run_dir: Path, reporter: RunReporter, corpus_path, base_model_dir,
+                 cache_dir: Path):
+    """(split, its fingerprint, tokenizer, training blocks, held-out blocks): the corpus split by document,
+    the tokenizer (the base model's, the run's own when resuming, or WordPiece trained on the corpus) and
+    the documents packed into full blocks of max_seq_length tokens (see mlm_data.py)."""
+    corpus = load_corpus(corpus_path)
+    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed, run_dir / "data")
+    data_fingerprint = split_fingerprint(corpus, cfg.eval_fraction, cfg.seed)
+    reporter.log(f"corpus: {len(split['train'])} training documents, {len(split['test'])} held out")
+
+    if base_model_dir:
+        tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+        reporter.log(f"tokenizer: from {base_model_dir} ({len(tokenizer)} tokens)")
+    elif (run_dir / "tokenizer").is_dir():  # resuming (or rank 0 made it): the embeddings belong to this one
+        tokenizer = AutoTokenizer.from_pretrained(run_dir / "tokenizer")
+        reporter.log(f"tokenizer: the run's own, trained before ({len(tokenizer)} tokens)")
+    else:
+        tokenizer, hit = corpus_tokenizer(split["train"], data_fingerprint, cfg.vocab_size, cfg.lowercase, cache_dir)
+        tokenizer.save_pretrained(run_dir / "tokenizer")
+        reporter.log(f"tokenizer: WordPiece {'from the cache, ' if hit else ''}trained on the corpus "
+                     f"({len(tokenizer)} tokens)")
+    if tokenizer.mask_token is None:
+        raise ConfigError("base_model", "its tokenizer has no mask token, so it cannot be trained with MLM")
+
+    train_blocks, eval_blocks, hit = packed_blocks(split, data_fingerprint, tokenizer, cfg.max_seq_length, cache_dir)
+    if len(train_blocks) == 0 or len(eval_blocks) == 0:
+        raise ValueError(f"the corpus is too small for blocks of {cfg.max_seq_length} tokens; "
+                         "add text, lower max_seq_length or raise eval_fraction")
+    if len(eval_blocks) > MAX_EVAL_BLOCKS:
+        eval_blocks = eval_blocks.select(range(MAX_EVAL_BLOCKS))
+    reporter.log(f"data: {len(train_blocks)} training blocks, {len(eval_blocks)} eval blocks "
+                 f"of {cfg.max_seq_length} tokens{' (from the cache)' if hit else ''}")
+    return split, data_fingerprint, tokenizer, train_blocks, eval_blocks
 
 
 def argmax_logits(logits, labels):

@@ -113,13 +113,15 @@ class RegistryCallback(TrainerCallback):
             # Log the loss first (the Trainer logs before it evaluates or saves), so that a loss that went NaN
             # since the last log ends the run before a diverged model is evaluated or written as a checkpoint.
             control.should_log = True
-        if control.should_save:
+        if control.should_save and state.is_world_process_zero:  # the process that writes checkpoints
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             unmark(checkpoint)  # a folder written again is not complete until the Trainer is done with it
             self.reporter.checkpoint_in_progress = checkpoint
         return control
 
     def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:  # in a torchrun launch, rank 0 writes and marks checkpoints
+            return
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if checkpoint.is_dir():
             mark_complete(checkpoint, state.global_step)
