@@ -170,6 +170,10 @@ class JobRunner:
         self._closing.set()
         for event in self._wake.values():
             event.set()
+        # An idle worker leaves at once; waiting for it keeps it from touching a workspace being deleted.
+        # (A training worker finishes its run: the short timeout does not wait for that.)
+        for worker in self._workers.values():
+            worker.join(timeout=2.0)
 
     def _work(self, device: str) -> None:
         while not self._closing.is_set():

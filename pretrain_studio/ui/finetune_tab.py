@@ -11,7 +11,7 @@ from ..config import (EARLY_STOPPING_METRICS, METHOD_LEARNING_RATES, OPTIMIZERS,
 from ..studio import Studio
 from .dataset_tab import dataset_choices
 from .errors import user_errors
-from .pretrain_tab import hardware_inputs
+from .pretrain_tab import hardware_inputs, scale_out_inputs
 
 METHOD_LABELS = {"full": "Full fine-tuning", "top_layers": "Top layers only", "lora": "LoRA", "adalora": "AdaLoRA",
                  "ia3": "IA3", "adapter": "Bottleneck adapters (Houlsby)"}
@@ -67,6 +67,7 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
         number("max_steps", "Max steps")
         number("batch_size", "Batch size")
         number("max_seq_length", "Max sequence length")
+    scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
         inputs["learning_rate"] = gr.Number(value=METHOD_LEARNING_RATES[defaults.method], label="Learning rate",
                                             info=docs["learning_rate"])

@@ -37,6 +37,45 @@ def hardware_inputs(inputs: dict, defaults, docs: dict) -> None:
                                          placeholder="tensorboard, mlflow or trackio")
 
 
+def scale_out_inputs(inputs: dict, defaults, docs: dict) -> gr.Markdown:
+    """Devices, machines and machine 0's address (torchrun), then the effective batch size, kept up to date as
+    the batch size, gradient accumulation, devices or machines change. The app is always machine 0."""
+    with gr.Row():
+        inputs["devices"] = gr.Number(value=defaults.devices, label="Devices (processes)", precision=0,
+                                      info=docs["devices"])
+        inputs["nodes"] = gr.Number(value=defaults.nodes, label="Machines", precision=0, info=docs["nodes"])
+        inputs["rdzv_endpoint"] = gr.Textbox(value=defaults.rdzv_endpoint, label="Machine 0's address",
+                                             info=docs["rdzv_endpoint"], placeholder="host:port, when machines > 1")
+    effective = gr.Markdown(effective_batch_text(defaults.batch_size, getattr(defaults, "gradient_accumulation_steps",
+                                                                               None), defaults.devices, defaults.nodes))
+    names = [n for n in ("batch_size", "gradient_accumulation_steps", "devices", "nodes") if n in inputs]
+    sources = [inputs[n] for n in names]
+
+    def update(*values):
+        given = dict(zip(names, values))
+        return effective_batch_text(given["batch_size"], given.get("gradient_accumulation_steps"), given["devices"],
+                                    given["nodes"])
+
+    for source in sources:
+        source.change(update, sources, effective, api_visibility="private", queue=False)
+    return effective
+
+
+def effective_batch_text(batch, accumulation, devices, nodes) -> str:
+    """'Effective batch: **64** examples per optimizer step = 16 per device x 2 processes x 2 accumulation steps'."""
+    try:
+        batch, devices, nodes = int(batch or 0), int(devices or 1), int(nodes or 1)
+        accumulation = int(accumulation or 1)
+    except (TypeError, ValueError):
+        return "Effective batch: (enter whole numbers)"
+    processes = devices * nodes
+    parts = [f"{batch} per device", f"{processes} process{'es' if processes != 1 else ''}"
+             + (f" ({devices} x {nodes} machines)" if nodes > 1 else "")]
+    if accumulation > 1:
+        parts.append(f"{accumulation} accumulation steps")
+    return f"Effective batch: **{batch * processes * accumulation:,}** per optimizer step = {' x '.join(parts)}"
+
+
 def base_model_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("(none: train from scratch)", "")] + [(f"{r['name']} ({r['run_id']})", r["run_id"])
                                                    for r in studio.mlm_models()]
@@ -70,6 +109,7 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
         number("num_epochs", "Epochs", precision=None)
         number("batch_size", "Batch size")
         number("gradient_accumulation_steps", "Gradient accumulation")
+    scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
         number("learning_rate", "Learning rate", precision=None)
         number("warmup_steps", "Warm-up steps")
