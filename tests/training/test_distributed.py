@@ -136,6 +136,19 @@ def test_stop_ends_every_process_after_a_checkpoint(setup):
     assert (checkpoint / "studio_checkpoint.json").exists()  # complete, so the run can resume from it
 
 
+def test_cancel_ends_every_process_and_keeps_nothing(setup):
+    studio, corpus_id, _ = setup
+    run = studio.start_pretraining({**TINY_RUN, **TWO_PROCESSES, **LONG, "corpus_id": corpus_id})
+    run_id = run["run_id"]
+    wait_for(lambda: studio.run_status(run_id)["step"] >= 3, timeout=300, message="a few steps")
+    pids = [r["pid"] for r in rank_records(studio, run_id)]
+    studio.cancel_run(run_id)
+    status = wait_for(lambda: launch_over(studio, run_id), timeout=300, message="both ranks to end")
+    assert status["status"] == "cancelled", status["error"]
+    assert not any(psutil.pid_exists(p) and not zombie(p) for p in pids)
+    assert not (studio.workspace.run_dir(run_id) / "checkpoints").exists()
+
+
 def test_a_killed_rank_fails_the_run_naming_it(setup):
     studio, corpus_id, _ = setup
     run = studio.start_pretraining({**TINY_RUN, **TWO_PROCESSES, **LONG, "corpus_id": corpus_id})
