@@ -26,6 +26,8 @@ SAMPLE_CORPUS_NAME = "Sample: Persuasion (Austen)"
 SAMPLE_DATASET = ASSETS / "sample_labelled.csv"
 SAMPLE_DATASET_NAME = "Sample: who wrote it? (Austen, Chesterton, Melville)"
 REPORT_SAMPLE_DOCS = 2000  # documents used for the pre-launch tokenizer report
+REPORT_SAMPLE_CHARS = 4_000_000  # ... and at most this much text: one document may hold 1,000,000 characters
+PREVIEW_CHARS = 1000  # a corpus preview shows the start of each document, never a whole book
 
 
 class Studio(RunsDesk, FinetuneDesk):
@@ -75,7 +77,7 @@ class Studio(RunsDesk, FinetuneDesk):
         row = self.registry.get_corpus(corpus_id)
         if row is None:
             raise NotFoundError(f"corpus {corpus_id!r} does not exist")
-        return {**corpus_summary(row), "stats": row["stats"], "preview": preview_rows(row["path"], 10)}
+        return {**corpus_summary(row), "stats": row["stats"], "preview": preview_rows(row["path"], 10, max_chars=PREVIEW_CHARS)}
 
     # --- pretraining --------------------------------------------------------------
 
@@ -163,7 +165,12 @@ class Studio(RunsDesk, FinetuneDesk):
         from .data.tokenizer import iter_text_batches, tokenizer_report, train_tokenizer
 
         corpus = load_corpus(self.registry.get_corpus(cfg.corpus_id)["path"])
-        sample = list(corpus.select(range(min(len(corpus), REPORT_SAMPLE_DOCS)))["text"])
+        sample, characters = [], 0
+        for batch in iter_text_batches(corpus, batch_size=50, limit=REPORT_SAMPLE_DOCS):  # bounded by documents
+            sample.extend(batch)
+            characters += sum(map(len, batch))
+            if characters >= REPORT_SAMPLE_CHARS:  # ... and by text
+                break
         if cfg.base_model:
             from transformers import AutoTokenizer
 

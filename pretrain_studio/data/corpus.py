@@ -35,6 +35,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .readers import (
     MAX_DOCUMENT_CHARS,
@@ -169,12 +170,19 @@ def load_corpus(dest_dir: str | Path) -> datasets.Dataset:
     return dataset
 
 
-def preview_rows(dest_dir: str | Path, n: int = 10) -> list[str]:
-    """The first `n` documents of the corpus at `dest_dir`."""
+def preview_rows(dest_dir: str | Path, n: int = 10, max_chars: int | None = None) -> list[str]:
+    """The first `n` documents of the corpus at `dest_dir`, each cut to its first `max_chars` characters.
+
+    Only those rows are read from the memory-mapped file, and with `max_chars` they are cut in Arrow before
+    they become Python strings: a document can be 1,000,000 characters, and a preview needs a few hundred.
+    """
     if n <= 0:
         return []
     dataset = load_corpus(dest_dir)
-    return dataset[: min(n, len(dataset))]["text"]
+    texts = dataset.with_format("arrow")[: min(n, len(dataset))]["text"]
+    if max_chars is not None:
+        texts = pc.utf8_slice_codeunits(texts, 0, max(max_chars, 0))
+    return texts.to_pylist()
 
 
 # ------------------------------------------------------------------ argument checking

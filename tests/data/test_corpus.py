@@ -79,6 +79,22 @@ def test_wikitext_lines_mode_strips_crlf_and_keeps_every_line(tmp_path):
     assert preview_rows(tmp_path / "corpus", 10_000) == expected
 
 
+def test_preview_cuts_long_documents_to_max_chars(tmp_path):
+    path, expected = wiki_slice(tmp_path)
+    ingest(tmp_path, [path])
+    assert max(len(doc) for doc in expected[:10]) > 100  # the cut bites on real lines
+    assert preview_rows(tmp_path / "corpus", 10, max_chars=100) == [doc[:100] for doc in expected[:10]]
+    assert preview_rows(tmp_path / "corpus", 3, max_chars=0) == ["", "", ""]
+    assert preview_rows(tmp_path / "corpus", 0, max_chars=100) == []
+
+
+def test_preview_cuts_by_characters_not_bytes(tmp_path):
+    path = tmp_path / "accents.txt"
+    path.write_text("ééééé ààààà\nplain\n", encoding="utf-8")
+    ingest(tmp_path, [path])
+    assert preview_rows(tmp_path / "corpus", max_chars=3) == ["ééé", "pla"]
+
+
 def test_stored_dataset_is_a_single_text_column(tmp_path):
     path, _ = wiki_slice(tmp_path, 20)
     ingest_corpus([path], tmp_path / "corpus")
