@@ -30,7 +30,7 @@ from pathlib import Path
 import datasets
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from ..data.tokenizer import iter_text_batches, train_tokenizer
+from ..data.tokenizer import train_tokenizer
 
 DONE = "complete.json"  # written last: an entry without it is unfinished and ignored
 PACK_BATCH_DOCS = 1000  # documents packed together; each batch drops its own tail that does not fill a block
@@ -82,14 +82,29 @@ def build_once(folder: Path, build) -> Path:
     return folder
 
 
+TOKENIZER_SAMPLE_BYTES = 100_000_000  # text the WordPiece trainer sees at most; see sampled_text_batches
+
+
+def sampled_text_batches(docs: datasets.Dataset, max_bytes: int = TOKENIZER_SAMPLE_BYTES, batch_size: int = 1000):
+    """Batches of documents spread evenly over `docs`, about `max_bytes` of text in all (every batch when the
+    documents hold less). The WordPiece trainer's memory grows with the text it counts (bench/ingest_tokenise.py:
+    2.2x the peak for 500 MB of text as for 50 MB), and a vocabulary of a few thousand pieces is settled long
+    before 100 MB; a sample spread over the whole corpus, not its first 100 MB, keeps it representative."""
+    batches = range(0, len(docs), batch_size)
+    stride = max(1, -(-text_bytes(docs) // max_bytes))  # ceil: every stride-th batch
+    for start in batches[::stride]:
+        yield docs[start:start + batch_size]["text"]
+
+
 def corpus_tokenizer(train_docs: datasets.Dataset, fingerprint: list, vocab_size: int, lowercase: bool,
                      cache_dir: Path) -> tuple[PreTrainedTokenizerBase, bool]:
-    """(WordPiece tokenizer trained on the training documents, whether it came from the cache)."""
-    folder = cache_dir / f"tokenizer-{cache_key(fingerprint, vocab_size, lowercase)}"
+    """(WordPiece tokenizer trained on (a sample of at most TOKENIZER_SAMPLE_BYTES of) the training documents,
+    whether it came from the cache)."""
+    folder = cache_dir / f"tokenizer-{cache_key(fingerprint, vocab_size, lowercase, TOKENIZER_SAMPLE_BYTES)}"
     hit = (folder / DONE).exists()
 
     def build(tmp: Path):
-        train_tokenizer(iter_text_batches(train_docs), vocab_size, lowercase).save_pretrained(tmp)
+        train_tokenizer(sampled_text_batches(train_docs), vocab_size, lowercase).save_pretrained(tmp)
 
     build_once(folder, build)
     return AutoTokenizer.from_pretrained(folder), hit
