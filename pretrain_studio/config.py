@@ -169,6 +169,10 @@ class PretrainConfig(LaunchSettings):
     and larger models."""
     whole_word_mask: bool = False
     """Mask all sub-tokens of a word together."""
+    chinese_whole_word_mask: bool = False
+    """Chinese whole-word masking (as Chinese BERT-wwm): words found by the jieba segmenter are masked together
+    (other words by their ## pieces). Masked spans follow word boundaries, the masked share of tokens stays
+    mask_probability; packing takes longer (jieba); the model and tokenizer are unchanged."""
     max_seq_length: int = 128
     """Tokens per training sequence (texts are concatenated and cut into blocks of this length)."""
     eval_fraction: float = 0.05
@@ -221,6 +225,11 @@ class PretrainConfig(LaunchSettings):
         _check_number(self, "mask_probability", positive=True)
         if self.mask_probability >= 1:
             raise ConfigError("mask_probability", "must be below 1")
+        if self.chinese_whole_word_mask:
+            import importlib.util
+
+            if importlib.util.find_spec("jieba") is None:  # the segmenter that finds the words
+                raise ConfigError("chinese_whole_word_mask", "needs the jieba segmenter: pip install jieba")
         _check_number(self, "dropout", minimum=0)
         if self.dropout >= 1:
             raise ConfigError("dropout", "must be below 1")

@@ -159,8 +159,9 @@ class Studio(RunsDesk, FinetuneDesk):
         return run_id
 
     def tokenizer_report(self, values: dict) -> dict:
-        """Before launch: unknown-token rate and share of documents longer than max_seq_length,
-        measured on a sample of the corpus with the tokenizer the run would use."""
+        """Before launch: unknown-token rate, unknown-character rate (characters that become [UNK] among all
+        characters), share of CJK characters and share of documents longer than max_seq_length, measured on a
+        sample of the corpus with the tokenizer the run would use."""
         cfg = self.pretrain_config(values)
         from .data.tokenizer import iter_text_batches, tokenizer_report, train_tokenizer
 

@@ -176,7 +176,10 @@ class FinetuneDesk:
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    """The predictions CSV, in UTF-8 with a byte-order mark: Excel reads a CSV without one in the system's
+    legacy code page, which turns Chinese (or any non-Latin) texts and labels into mojibake. Python's csv with
+    encoding="utf-8-sig", pandas and this studio's own readers all skip the mark."""
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["text"])
         writer.writeheader()
         writer.writerows(rows)

@@ -14,6 +14,11 @@ Design points:
   encoding is reported, because a wrong guess shows up later as garbage tokens.
 * All or nothing. The corpus is built in a temporary sibling of `dest_dir` and renamed
   into place only when everything succeeded. A failed ingest leaves nothing at `dest_dir`.
+* Chinese counts right. A "word" is what BERT's pre-tokeniser makes of the text: each CJK character is one
+  (Chinese puts no spaces between words, so whitespace splitting would count a sentence as one word) and
+  other text is split at whitespace; English corpora count exactly as before. The stats also give the CJK
+  characters and the number of distinct characters (a Chinese corpus has thousands; each needs a slot in the
+  tokenizer's vocabulary), counted in the same streaming pass with memory that does not grow with the corpus.
 * Clear errors. Every problem the user can fix raises `CorpusError`. Its message names
   the file and, where it applies, the line.
 
@@ -37,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .chinese import code_points, count_words
 from .readers import (
     MAX_DOCUMENT_CHARS,
     CorpusError,
@@ -95,7 +101,7 @@ class CorpusStats:
 
     documents: int
     characters: int
-    words: int  # whitespace-separated tokens, so Chinese text without spaces counts low
+    words: int  # each CJK character is a word; other text is split at whitespace (see chinese.count_words)
     empty_lines: int  # blank/whitespace-only lines or records skipped
     duplicate_documents: int  # documents whose exact text occurred earlier (count of repeats)
     length_histogram: dict  # {"edges": [...], "counts": [...]}: document lengths in words
@@ -107,9 +113,18 @@ class CorpusStats:
     # Documents over MAX_DOCUMENT_CHARS (a file without line breaks, say), each cut at whitespace into
     # pieces of at most that size; the pieces count in `documents`.
     long_documents: int = 0
+    # Character-level figures that matter for Chinese: CJK characters (BERT's Chinese ranges) among
+    # `characters`, and how many different characters occur (letters, digits, punctuation, ideographs).
+    cjk_characters: int = 0
+    distinct_characters: int = 0
+
+    @property
+    def cjk_share(self) -> float:
+        """Share of the characters that are CJK ideographs (0 for English, about 0.8 for Chinese prose)."""
+        return self.cjk_characters / self.characters if self.characters else 0.0
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "cjk_share": round(self.cjk_share, 6)}
 
 
 # --------------------------------------------------------------------------- public API
@@ -358,7 +373,8 @@ class _Collector:
     def __init__(self, writer: _ArrowBatchWriter, min_chars: int, digest_dir: Path):
         self._writer = writer
         self._min_chars = min_chars
-        self.documents = self.characters = self.words = 0
+        self.documents = self.characters = self.words = self.cjk = 0
+        self._characters = _CharacterSet()
         self.empty = self.short = self.long = 0
         self._digests = _DuplicateCounter(digest_dir)
         self._hist_counts = [0] * len(_HIST_EDGES)
@@ -398,10 +414,12 @@ class _Collector:
             text = encoded.decode("utf-8")
         self._digests.add(hashlib.blake2b(encoded, digest_size=8).digest())
 
-        n_words = len(text.split())
+        n_words, n_cjk = count_words(text)
         self.documents += 1
         self.characters += len(text)
         self.words += n_words
+        self.cjk += n_cjk
+        self._characters.add(text)
         self._hist_counts[bisect_right(_HIST_EDGES, n_words) - 1] += 1
         self._writer.add(text)
 
@@ -421,6 +439,8 @@ class _Collector:
             files=list(files),
             short_documents=self.short,
             long_documents=self.long,
+            cjk_characters=self.cjk,
+            distinct_characters=self._characters.distinct(),
         )
 
     def _histogram(self) -> dict:
@@ -433,6 +453,36 @@ class _Collector:
         if len(edges) < hi - lo + 2:  # the top bin has no upper edge in the table: extend it
             edges.append(edges[-1] * 2)
         return {"edges": edges, "counts": self._hist_counts[lo : hi + 1]}
+
+
+class _CharacterSet:
+    """Which characters occur: one flag per Unicode code point (1.1 MB), filled from texts in chunks.
+
+    Texts are collected until about a million characters are pending, then flagged at once with numpy (the
+    chunk's code points and a bincount: C speed, where a Python set would visit each character). Memory is
+    the flags plus one chunk, whatever the corpus's size."""
+
+    CHUNK_CHARS = 1 << 20
+
+    def __init__(self):
+        self._seen = np.zeros(0x110000, dtype=bool)
+        self._pending: list[str] = []
+        self._pending_chars = 0
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= self.CHUNK_CHARS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._seen[np.flatnonzero(np.bincount(code_points("".join(self._pending))))] = True
+            self._pending, self._pending_chars = [], 0
+
+    def distinct(self) -> int:
+        self._flush()
+        return int(np.count_nonzero(self._seen))
 
 
 class _DuplicateCounter:

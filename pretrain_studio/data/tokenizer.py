@@ -4,11 +4,21 @@
 WordPiece trainer (BERT's normaliser and pre-tokeniser) and wraps the result
 as a `transformers` BertTokenizer, so it saves and reloads with
 `save_pretrained` / `AutoTokenizer` like any Hugging Face tokenizer.
+
+Chinese is tokenised as Google's BERT-Chinese models do: the normaliser's `handle_chinese_chars` puts spaces
+around every CJK ideograph, so each becomes a word of one character and WordPiece never joins two of them (nor
+makes "##" pieces of them); the vocabulary then holds each character the corpus uses (WordPiece keeps the whole
+alphabet, whatever `vocab_size` says). Lowercasing and accent stripping go together, as in BERT's uncased and
+Chinese models: lowercasing leaves ideographs alone, and stripping accents (NFD, then dropping combining
+marks) changes none of them either; only the compatibility ideographs (U+F900-FAFF) become their unified
+twins, as in BERT.
 """
 
 from __future__ import annotations
 
 from typing import Iterable, Iterator
+
+import numpy as np
 
 from tokenizers import (
     Tokenizer,
@@ -20,6 +30,8 @@ from tokenizers import (
     trainers,
 )
 from transformers import BertTokenizerFast, PreTrainedTokenizerBase
+
+from .chinese import count_cjk
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -52,20 +64,42 @@ def train_tokenizer(batches: Iterable[list[str]], vocab_size: int, lowercase: bo
                              pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
 
 
-def tokenizer_report(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_seq_length: int) -> dict:
-    """What a user should know before launch: how often the tokenizer gives up ([UNK]) and
-    how many documents are longer than one training sequence."""
-    if not texts:
-        return {"unk_rate": 0.0, "long_document_share": 0.0, "documents_sampled": 0, "tokens_sampled": 0}
-    encoded = tokenizer(texts, add_special_tokens=True)["input_ids"]
+def tokenizer_report(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_seq_length: int,
+                     batch_size: int = 64) -> dict:
+    """What a user should know before launch: how often the tokenizer gives up ([UNK]), how many documents are
+    longer than one training sequence, and for Chinese (or any script) how much *text* is lost.
+
+    `unk_rate` counts [UNK] tokens among tokens. `unknown_character_rate` counts the characters that became
+    [UNK] among all characters of the sample: for Chinese, where a token is a character, the two are close;
+    for English one [UNK] can swallow a long word (WordPiece gives up on the whole word). It needs a fast
+    tokenizer (offsets); with a slow one it is None. `cjk_share` is the share of the sample's characters that
+    are CJK ideographs. The texts are encoded `batch_size` at a time: a sample of millions of characters would
+    otherwise hold millions of ids and offsets as Python objects at once."""
+    with_offsets = bool(tokenizer.is_fast)
     unk_id = tokenizer.unk_token_id
-    tokens = sum(len(ids) for ids in encoded)
-    unknown = sum(ids.count(unk_id) for ids in encoded) if unk_id is not None else 0
-    long_docs = sum(len(ids) > max_seq_length for ids in encoded)
+    characters = cjk = tokens = unknown = unknown_chars = long_docs = 0
+    for start in range(0, len(texts), batch_size):
+        batch = texts[start:start + batch_size]
+        characters += sum(map(len, batch))
+        cjk += sum(map(count_cjk, batch))
+        encoded = tokenizer(batch, add_special_tokens=True, return_offsets_mapping=with_offsets)
+        for i, ids in enumerate(encoded["input_ids"]):
+            tokens += len(ids)
+            long_docs += len(ids) > max_seq_length
+            if unk_id is None or unk_id not in ids:
+                continue
+            unknown += ids.count(unk_id)
+            if with_offsets:
+                spans = np.asarray(encoded["offset_mapping"][i]).reshape(-1, 2)[np.asarray(ids) == unk_id]
+                unknown_chars += int((spans[:, 1] - spans[:, 0]).sum())
+    documents = len(texts)
     return {
         "unk_rate": unknown / max(tokens, 1),
-        "long_document_share": long_docs / len(encoded),
-        "documents_sampled": len(encoded),
+        "unknown_character_rate": unknown_chars / max(characters, 1) if with_offsets else None,
+        "cjk_share": cjk / max(characters, 1),
+        "long_document_share": long_docs / max(documents, 1),
+        "documents_sampled": documents,
         "tokens_sampled": tokens,
-        "mean_tokens_per_document": tokens / len(encoded),
+        "characters_sampled": characters,
+        "mean_tokens_per_document": tokens / max(documents, 1),
     }

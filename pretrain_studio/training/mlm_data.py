@@ -16,49 +16,88 @@ id and in the same order, whatever the number of processes (see
 `pack_documents`). Nothing here holds a corpus in memory: documents are read
 from the memory-mapped Arrow files a batch at a time, and blocks are written
 to Arrow files as they are made.
+
+With Chinese whole-word masking on, each block also stores a `word_start` column (1 where a token begins a
+word, found by jieba for CJK characters and by the "##" rule for other tokens; see data/chinese.py), which the
+masking collator reads. Segmenting costs time at packing (jieba segments about 0.28 M characters, 0.8 MB of
+UTF-8 Chinese, a second per process, measured on Hongloumeng), once per corpus: the option is part of the cache
+key. With it off, the blocks and their
+cache key are exactly what they were before the option existed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import threading
 from pathlib import Path
 
 import datasets
+import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from ..data.chinese import chinese_word_starts
 from ..data.tokenizer import train_tokenizer
+from .masking import continuation_tokens
 
 DONE = "complete.json"  # written last: an entry without it is unfinished and ignored
 PACK_BATCH_DOCS = 1000  # documents packed together; each batch drops its own tail that does not fill a block
 MIN_BYTES_PER_PROCESS = 8_000_000  # text per packing process below which another process does not pay
 BLOCK_FEATURES = datasets.Features({"input_ids": datasets.List(datasets.Value("int64"))})  # as inferred before
+WORD_BLOCK_FEATURES = datasets.Features({"input_ids": datasets.List(datasets.Value("int64")),
+                                        "word_start": datasets.List(datasets.Value("int8"))})
 
 
 def cache_key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+MAX_SPLIT_RUNS = 2000  # the corpus is cut into at most this many runs of consecutive documents for the split
+
+
 def held_out_split(corpus: datasets.Dataset, eval_fraction: float, seed: int, work_dir: Path) -> datasets.DatasetDict:
     """Training and held-out documents. The split is by document, before packing, so that no held-out text
-    leaks into a training block."""
-    if len(corpus) < 2:
+    leaks into a training block.
+
+    The corpus is cut into at most MAX_SPLIT_RUNS runs of consecutive documents, and a seeded random
+    `eval_fraction` of the runs is held out (with fewer documents than that, each run is one document).
+    Both sides are slices of the memory-mapped corpus joined in order, with no index mapping: datasets'
+    `train_test_split` holds a permutation of every document and copies of it, about 60 bytes a document
+    (440 MB for 7.4 million; bench/ingest_tokenise.py), where this holds a few bytes a run. Held-out runs
+    also keep neighbouring paragraphs of one text together on the held-out side. (`work_dir` is no longer
+    written to; it stays for callers.)"""
+    n = len(corpus)
+    if n < 2:
         raise ValueError("the corpus needs at least 2 documents to hold some out for evaluation")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    return corpus.train_test_split(
-        test_size=eval_fraction, seed=seed,
-        train_indices_cache_file_name=str(work_dir / "train_indices.arrow"),
-        test_indices_cache_file_name=str(work_dir / "eval_indices.arrow"),
-    )
+    runs = min(n, MAX_SPLIT_RUNS)
+    bounds = np.linspace(0, n, runs + 1).astype(np.int64)  # run r holds documents bounds[r] .. bounds[r + 1] - 1
+    held = max(1, min(runs - 1, math.ceil(runs * eval_fraction)))
+    chosen = np.zeros(runs, dtype=bool)
+    chosen[np.random.default_rng(seed).choice(runs, size=held, replace=False)] = True
+    return datasets.DatasetDict(train=_join_runs(corpus, bounds, ~chosen), test=_join_runs(corpus, bounds, chosen))
+
+
+def _join_runs(corpus: datasets.Dataset, bounds: np.ndarray, picked: np.ndarray) -> datasets.Dataset:
+    """The picked runs as one dataset: neighbouring picked runs become one contiguous slice."""
+    parts, r = [], 0
+    while r < len(picked):
+        if not picked[r]:
+            r += 1
+            continue
+        start = r
+        while r < len(picked) and picked[r]:
+            r += 1
+        parts.append(corpus.select(range(int(bounds[start]), int(bounds[r]))))  # contiguous: no index mapping
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
 def split_fingerprint(corpus: datasets.Dataset, eval_fraction: float, seed: int) -> list:
     """What the training and held-out documents depend on: the corpus (its Arrow fingerprint, written at
     ingest) and the split. Part of every cache key below."""
-    return [corpus._fingerprint, len(corpus), eval_fraction, seed]
+    return [corpus._fingerprint, len(corpus), eval_fraction, seed, "runs"]  # "runs": the split by runs
 
 
 def build_once(folder: Path, build) -> Path:
@@ -117,11 +156,14 @@ def block_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
     return cls_id, sep_id
 
 
-def pack_function(tokenizer: PreTrainedTokenizerBase, max_seq_length: int):
+def pack_function(tokenizer: PreTrainedTokenizerBase, max_seq_length: int, chinese_words: bool = False):
     """Texts -> full blocks of `max_seq_length` ids. The tail of a batch that does not fill a block is dropped
-    (at most one block's worth per batch of PACK_BATCH_DOCS documents)."""
+    (at most one block's worth per batch of PACK_BATCH_DOCS documents). `chinese_words`: also each block's
+    `word_start` flags (the same ids in the same blocks as without it)."""
     body = max_seq_length - 2  # room for [CLS] ... [SEP]
     cls_id, sep_id = block_ids(tokenizer)
+    if chinese_words:
+        return word_pack_function(tokenizer, body, cls_id, sep_id)
 
     def pack(batch):
         stream: list[int] = []
@@ -129,6 +171,31 @@ def pack_function(tokenizer: PreTrainedTokenizerBase, max_seq_length: int):
             stream.extend(ids)
             stream.append(sep_id)
         return {"input_ids": [[cls_id, *stream[i:i + body], sep_id] for i in range(0, len(stream) - body + 1, body)]}
+
+    return pack
+
+
+def word_pack_function(tokenizer: PreTrainedTokenizerBase, body: int, cls_id: int, sep_id: int):
+    """`pack_function` with Chinese word starts: the ids are tokenised with their character offsets, which
+    place each token in its jieba word."""
+    if not tokenizer.is_fast:
+        raise ValueError("chinese_whole_word_mask needs a fast tokenizer (character offsets)")
+    continuation = continuation_tokens(tokenizer).numpy()
+
+    def pack(batch):
+        stream: list[int] = []
+        starts: list[int] = []
+        encoded = tokenizer(batch["text"], add_special_tokens=False, return_offsets_mapping=True)
+        for text, ids, offsets in zip(batch["text"], encoded["input_ids"], encoded["offset_mapping"]):
+            stream.extend(ids)
+            starts.extend(chinese_word_starts(text, offsets, continuation[ids]))
+            stream.append(sep_id)
+            starts.append(1)
+        cuts = range(0, len(stream) - body + 1, body)
+        # A block's first token begins a word even when a word was cut at the block's edge: its other half is in
+        # the block before, and [CLS] must not swallow it (a word joined to [CLS] would never be masked).
+        return {"input_ids": [[cls_id, *stream[i:i + body], sep_id] for i in cuts],
+                "word_start": [[1, 1, *starts[i + 1:i + body], 1] for i in cuts]}
 
     return pack
 
@@ -156,7 +223,7 @@ def packing_processes(docs: datasets.Dataset) -> int:
 
 
 def pack_documents(docs: datasets.Dataset, pack, path: Path, num_proc: int, fingerprint: str,
-                   desc: str) -> list[str]:
+                   desc: str, features: datasets.Features = BLOCK_FEATURES) -> list[str]:
     """Pack `docs` into Arrow file(s) at `path` (one per process); return their names, in order.
 
     The unit of work is one batch of PACK_BATCH_DOCS consecutive documents: `datasets.map` runs over a small
@@ -174,7 +241,7 @@ def pack_documents(docs: datasets.Dataset, pack, path: Path, num_proc: int, fing
         start = rows["start"][0]
         return pack(docs[start:start + batch])
 
-    blocks = starts.map(pack_batch, batched=True, batch_size=1, remove_columns=["start"], features=BLOCK_FEATURES,
+    blocks = starts.map(pack_batch, batched=True, batch_size=1, remove_columns=["start"], features=features,
                         num_proc=num_proc if num_proc > 1 else None, cache_file_name=str(path),
                         new_fingerprint=fingerprint, load_from_cache_file=False, desc=desc)
     files = [Path(f["filename"]).name for f in blocks.cache_files]
@@ -183,37 +250,41 @@ def pack_documents(docs: datasets.Dataset, pack, path: Path, num_proc: int, fing
 
 
 def packed_blocks(split: datasets.DatasetDict, fingerprint: list, tokenizer: PreTrainedTokenizerBase,
-                  max_seq_length: int, cache_dir: Path,
-                  num_proc: int | None = None) -> tuple[datasets.Dataset, datasets.Dataset, bool]:
+                  max_seq_length: int, cache_dir: Path, num_proc: int | None = None,
+                  chinese_words: bool = False) -> tuple[datasets.Dataset, datasets.Dataset, bool]:
     """(training blocks, held-out blocks, whether they came from the cache), memory-mapped from `cache_dir`.
 
     `num_proc`: processes that tokenise and pack; None chooses by the size of each split (`packing_processes`).
-    The blocks are the same whatever it is, so it is not part of the cache key."""
+    The blocks are the same whatever it is, so it is not part of the cache key. `chinese_words`: blocks also
+    carry `word_start` (Chinese whole-word masking); only then is it part of the key, so entries made without
+    it keep their key."""
+    extra = ["chinese_words"] if chinese_words else []
     key = cache_key(fingerprint, tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast else
-                    sorted(tokenizer.get_vocab().items()), max_seq_length)
+                    sorted(tokenizer.get_vocab().items()), max_seq_length, *extra)
     folder = cache_dir / f"blocks-{key}"
     hit = (folder / DONE).exists()
-    pack = pack_function(tokenizer, max_seq_length)
+    pack = pack_function(tokenizer, max_seq_length, chinese_words)
+    features = WORD_BLOCK_FEATURES if chinese_words else BLOCK_FEATURES
 
     def build(tmp: Path):
         files = {}
         for name, docs in (("train", split["train"]), ("eval", split["test"])):
             procs = num_proc or packing_processes(docs)
             files[name] = pack_documents(docs, pack, tmp / f"{name}.arrow", procs, f"{key}-{name}",
-                                         f"packing {name}")
+                                         f"packing {name}", features)
         return {"files": files}  # complete.json lists each split's files: one, or one per process
 
     build_once(folder, build)
     # Entries written before packing could use several processes have no file list: one file per split.
     files = json.loads((folder / DONE).read_text() or "{}").get("files") or {"train": ["train.arrow"],
                                                                              "eval": ["eval.arrow"]}
-    train, eval_ = (load_blocks(folder, files[name]) for name in ("train", "eval"))
+    train, eval_ = (load_blocks(folder, files[name], features) for name in ("train", "eval"))
     return train, eval_, hit
 
 
-def load_blocks(folder: Path, names: list[str]) -> datasets.Dataset:
+def load_blocks(folder: Path, names: list[str], features: datasets.Features = BLOCK_FEATURES) -> datasets.Dataset:
     """One split's blocks, memory-mapped from its file(s) in the cache entry."""
     parts = [datasets.Dataset.from_file(str(folder / name)) for name in names]
     if not parts:  # a split with no documents: `map` wrote no file
-        return datasets.Dataset.from_dict({"input_ids": []}, features=BLOCK_FEATURES)
+        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)

@@ -115,6 +115,9 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         report_to=cfg.trackers(),
         disable_tqdm=not show_progress,
         dataloader_num_workers=0,
+        # The Trainer drops dataset columns the model's forward() does not take; Chinese whole-word masking's
+        # `word_start` column is for the collator, so it must stay.
+        remove_unused_columns=not cfg.chinese_whole_word_mask,
     )
     callback = RegistryCallback(reporter, tokens_per_step)
     trainer = Trainer(
@@ -178,14 +181,16 @@ def prepare_data(cfg: PretrainConfig, run_dir: Path, reporter: RunReporter, corp
     if tokenizer.mask_token is None:
         raise ConfigError("base_model", "its tokenizer has no mask token, so it cannot be trained with MLM")
 
-    train_blocks, eval_blocks, hit = packed_blocks(split, data_fingerprint, tokenizer, cfg.max_seq_length, cache_dir)
+    train_blocks, eval_blocks, hit = packed_blocks(split, data_fingerprint, tokenizer, cfg.max_seq_length, cache_dir,
+                                                   chinese_words=cfg.chinese_whole_word_mask)
     if len(train_blocks) == 0 or len(eval_blocks) == 0:
         raise ValueError(f"the corpus is too small for blocks of {cfg.max_seq_length} tokens; "
                          "add text, lower max_seq_length or raise eval_fraction")
     if len(eval_blocks) > MAX_EVAL_BLOCKS:
         eval_blocks = eval_blocks.select(range(MAX_EVAL_BLOCKS))
     reporter.log(f"data: {len(train_blocks)} training blocks, {len(eval_blocks)} eval blocks "
-                 f"of {cfg.max_seq_length} tokens{' (from the cache)' if hit else ''}")
+                 f"of {cfg.max_seq_length} tokens{' (from the cache)' if hit else ''}"
+                 f"{', with jieba word starts (Chinese whole-word masking)' if cfg.chinese_whole_word_mask else ''}")
     return split, data_fingerprint, tokenizer, train_blocks, eval_blocks
 
 

@@ -1,4 +1,7 @@
-"""build_app(studio): the Gradio Blocks app, its tabs wired together, and the API endpoints."""
+"""build_app(studio): the Gradio Blocks app, its tabs wired together, the language switch, and the API endpoints.
+
+The header holds the English | 简体中文 switch (i18n.py says how the translation works and why); every
+component is built in English and relabelled on page load when the browser stored another language."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ from ..studio import Studio
 from .compare_tab import build_compare_tab
 from .corpus_tab import build_corpus_tab, corpus_choices, describe_corpus
 from .dataset_tab import build_dataset_tab, dataset_choices, describe_dataset
-from .errors import user_errors
+from .errors import ui_error, user_errors
 from .finetune_tab import base_model_choices as finetune_bases
 from .finetune_tab import build_finetune_tab
+from .i18n import language_switch, widget, wire_language
 from .monitor_tab import SERIAL, build_monitor_tab, run_choices
 from .pretrain_tab import base_model_choices, build_pretrain_tab
 from .queue_tab import build_queue_tab
@@ -22,29 +26,30 @@ from .try_tab import build_try_tab, classifier_choices, model_choices
 
 def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title="Pretrain Studio") as app:
-        gr.Markdown(f"# Pretrain Studio\nPretrain and fine-tune BERT-style encoders · workspace "
-                    f"`{studio.workspace.root}`")
+        with gr.Row(equal_height=True):
+            widget(gr.Markdown, text=("app.header", {"root": studio.workspace.root}))
+            language, stored_language = language_switch()
         with gr.Tabs() as tabs:
-            with gr.Tab("Corpora", id="corpora") as corpora_page:
+            with widget(gr.Tab, label="tab.corpora", id="corpora") as corpora_page:
                 corpus_tab = build_corpus_tab(studio)
-            with gr.Tab("Pretrain", id="pretrain") as pretrain_page:
+            with widget(gr.Tab, label="tab.pretrain", id="pretrain") as pretrain_page:
                 pretrain_tab = build_pretrain_tab(studio)
-            with gr.Tab("Datasets", id="datasets") as datasets_page:
+            with widget(gr.Tab, label="tab.datasets", id="datasets") as datasets_page:
                 dataset_tab = build_dataset_tab(studio)
-            with gr.Tab("Fine-tune", id="finetune") as finetune_page:
+            with widget(gr.Tab, label="tab.finetune", id="finetune") as finetune_page:
                 finetune_tab = build_finetune_tab(studio)
             # Runs holds the live monitor (where a launch lands) and the experiment-management screens.
-            with gr.Tab("Runs", id="runs") as runs_page, gr.Tabs() as runs_tabs:
-                with gr.Tab("Live", id="live") as live_page:
+            with widget(gr.Tab, label="tab.runs", id="runs") as runs_page, gr.Tabs() as runs_tabs:
+                with widget(gr.Tab, label="tab.live", id="live") as live_page:
                     monitor_tab = build_monitor_tab(studio)
-                with gr.Tab("All runs", id="all-runs") as all_runs_page:
+                with widget(gr.Tab, label="tab.all_runs", id="all-runs") as all_runs_page:
                     runs_table = build_runs_table_tab(studio, shown=all_runs_page)
-                with gr.Tab("Compare", id="compare") as compare_page:
+                with widget(gr.Tab, label="tab.compare", id="compare") as compare_page:
                     build_compare_tab(studio, shown=compare_page)
-                with gr.Tab("Queue & sweeps", id="queue") as queue_page:
+                with widget(gr.Tab, label="tab.queue", id="queue") as queue_page:
                     queue_tab = build_queue_tab(studio, {"pretrain": pretrain_tab.inputs,
                                                          "finetune": finetune_tab.inputs}, shown=queue_page)
-            with gr.Tab("Try", id="try") as try_page:
+            with widget(gr.Tab, label="tab.try", id="try") as try_page:
                 try_tab = build_try_tab(studio)
         register_api(studio)
 
@@ -108,11 +113,13 @@ def build_app(studio: Studio) -> gr.Blocks:
             active = [r for r in runs if r["status"] == "running"] or runs
             return gr.Dropdown(choices=run_choices(studio), value=active[0]["run_id"] if active else None)
 
+        # The language first: the corpus and dataset summaries are then written in it.
+        language_loaded, _ = wire_language(app, language, stored_language)
         app.load(on_page_load, None, monitor_tab.run, api_visibility="private")
-        app.load(lambda cid: describe_corpus(studio, cid), corpus_tab.corpus_view, corpus_tab.outputs,
-                 api_visibility="private")
-        app.load(lambda did: describe_dataset(studio, did), dataset_tab.dataset_view, dataset_tab.outputs,
-                 api_visibility="private")
+        language_loaded.then(lambda cid: describe_corpus(studio, cid), corpus_tab.corpus_view, corpus_tab.outputs,
+                             api_visibility="private")
+        language_loaded.then(lambda did: describe_dataset(studio, did), dataset_tab.dataset_view,
+                             dataset_tab.outputs, api_visibility="private")
 
         for launcher in (pretrain_tab, finetune_tab):
             follow(launcher.launch_event.then(show_launched, launcher.launched_run,
@@ -150,7 +157,7 @@ def clone_into_form(studio: Studio, forms: dict[str, dict], run_id: str | None, 
     tab switched to that form (the other form is left as it is), and the learning rate to restore when
     the Fine-tune form's method change resets it (None when no reset will happen)."""
     if not run_id:
-        raise gr.Error("choose a run first")
+        raise ui_error("error.choose_run")
     run = studio.run_status(run_id)
     config = {**run["config"], "name": f"{run['name']} (copy)"}
     choices = {"pretrain": {"corpus_id": corpus_choices(studio), "base_model": base_model_choices(studio)},

@@ -18,7 +18,8 @@ import gradio as gr
 import pandas as pd
 
 from ..studio import Studio, StudioError
-from .errors import user_errors
+from .errors import ui_error, user_errors
+from .i18n import after_switch, t, translate_columns, translate_error, widget
 from .monitor_tab import run_choices
 from .plots import compare_figure
 
@@ -26,10 +27,14 @@ METRICS = ["train_loss", "eval_loss", "eval_accuracy", "eval_f1", "perplexity", 
            "tokens_per_second", "examples_per_second"]
 FIRST_METRICS = ["train_loss", "eval_loss", "perplexity", "eval_accuracy", "eval_f1"]
 LIVE_SECONDS = 5.0
-STILL_NOTE = ("The chart is drawn when you change the runs, metric, smoothing or scale, or click **Refresh**, never "
-              "by a timer: drag to zoom, double-click to reset, click a legend entry to hide a run; they stay.")
-LIVE_NOTE = (f"**Live refresh is on:** the chart is redrawn every {LIVE_SECONDS:g} s when new points arrive, and "
-             "**each redraw resets zoom and hidden series.** Untick it to zoom.")
+
+
+def still_note() -> str:
+    return t("compare.still_note")
+
+
+def live_note() -> str:
+    return t("compare.live_note", seconds=f"{LIVE_SECONDS:g}")
 
 
 @dataclass
@@ -58,7 +63,7 @@ def settings_frame(comparison: dict) -> pd.DataFrame:
     labels = {r["run_id"]: short_label(r) for r in comparison["runs"]}
     rows = [{"setting": key, **{labels[rid]: cell(value) for rid, value in values.items()}}
             for key, values in comparison["differing_settings"].items()]
-    return pd.DataFrame(rows, columns=["setting", *labels.values()])
+    return translate_columns(pd.DataFrame(rows, columns=["setting", *labels.values()]))
 
 
 def finals_frame(comparison: dict) -> pd.DataFrame:
@@ -68,7 +73,7 @@ def finals_frame(comparison: dict) -> pd.DataFrame:
                    key=lambda n: (FIRST_METRICS.index(n) if n in FIRST_METRICS else len(FIRST_METRICS), n))
     rows = [{"run": labels[rid], **{n: round(m[n], 5) if n in m else None for n in names}}
             for rid, m in comparison["final_metrics"].items()]
-    return pd.DataFrame(rows, columns=["run", *names])
+    return translate_columns(pd.DataFrame(rows, columns=["run", *names]))
 
 
 def cell(value) -> str:
@@ -92,36 +97,37 @@ def side_by_side(studio: Studio, run_ids: list[str], text: str) -> pd.DataFrame:
                 detail = ", ".join(f"{label} {p:.3f}" for label, p in
                                    sorted(result["scores"].items(), key=lambda kv: -kv[1]))
         except StudioError as exc:
-            answer, detail = "—", f"error: {exc}"
-        rows.append({"run": short_label(run), "task": "fill-mask" if run["kind"] == "pretrain" else "classify",
-                     "answer": answer, "top answers": detail})
-    return pd.DataFrame(rows, columns=["run", "task", "answer", "top answers"])
+            answer, detail = "—", t("compare.answer_error", error=translate_error(str(exc)))
+        rows.append({"run": short_label(run), "task": t("compare.task_fill") if run["kind"] == "pretrain"
+                     else t("compare.task_classify"), "answer": answer, "top answers": detail})
+    return translate_columns(pd.DataFrame(rows, columns=["run", "task", "answer", "top answers"]))
 
 
 def build_compare_tab(studio: Studio, shown: gr.Tab | None = None) -> CompareTab:
     """`shown`: the tab this is built in; the run list is refreshed whenever it is selected."""
     with gr.Row():
-        runs = gr.Dropdown(choices=run_choices(studio), value=[], multiselect=True, label="Runs to compare",
-                           info="Type to filter by name or id.", scale=4)
-        metric = gr.Dropdown(choices=METRICS, value="eval_loss", allow_custom_value=True, label="Metric", scale=1)
+        runs = widget(gr.Dropdown, choices=run_choices(studio), value=[], multiselect=True, label="compare.runs",
+                      info="compare.runs_info", scale=4)
+        metric = widget(gr.Dropdown, choices=METRICS, value="eval_loss", allow_custom_value=True,
+                        label="compare.metric", scale=1)
     with gr.Row():
-        smoothing = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA)", scale=3)
-        log_y = gr.Checkbox(value=False, label="Log scale", scale=1)
-        live = gr.Checkbox(value=False, label="Live refresh", scale=1)
-        refresh = gr.Button("Refresh", scale=1)
-    note = gr.Markdown(STILL_NOTE)
-    plot = gr.Plot(label="Curves", elem_classes="compare-plot")
+        smoothing = widget(gr.Slider, minimum=0, maximum=0.99, value=0, step=0.01, label="compare.smoothing",
+                           scale=3)
+        log_y = widget(gr.Checkbox, value=False, label="compare.log_scale", scale=1)
+        live = widget(gr.Checkbox, value=False, label="compare.live", scale=1)
+        refresh = widget(gr.Button, text="runs.refresh", scale=1)
+    note = gr.Markdown(still_note())
+    plot = widget(gr.Plot, label="page.curves", elem_classes="compare-plot")
     with gr.Row():
-        differing = gr.Dataframe(headers=["setting"], label="Settings that differ", interactive=False, wrap=True,
-                                 max_height=320)
-        finals = gr.Dataframe(headers=["run"], label="Final metrics", interactive=False, max_height=320)
-    gr.Markdown("#### Try them side by side\nPretraining runs fill the `[MASK]` in the text; fine-tuning runs "
-                "classify it.")
+        differing = widget(gr.Dataframe, headers=["setting"], label="compare.differing", interactive=False,
+                           wrap=True, max_height=320)
+        finals = widget(gr.Dataframe, headers=["run"], label="page.finals", interactive=False, max_height=320)
+    widget(gr.Markdown, text="compare.try_intro")
     with gr.Row():
-        text = gr.Textbox(label="Text for every selected model", value="the [MASK] was released in 2010 .", scale=4)
-        ask = gr.Button("Ask all selected models", variant="primary", scale=1)
-    answers = gr.Dataframe(headers=["run", "task", "answer", "top answers"], label="Answers side by side",
-                           interactive=False, wrap=True)
+        text = widget(gr.Textbox, label="compare.text", value="the [MASK] was released in 2010 .", scale=4)
+        ask = widget(gr.Button, text="compare.ask", variant="primary", scale=1)
+    answers = widget(gr.Dataframe, headers=["run", "task", "answer", "top answers"], label="compare.answers",
+                     interactive=False, wrap=True)
     seen = gr.State({})
     timer = gr.Timer(LIVE_SECONDS, active=False)
 
@@ -134,7 +140,8 @@ def build_compare_tab(studio: Studio, shown: gr.Tab | None = None) -> CompareTab
             comparison = studio.compare_runs(run_ids)
             tables = settings_frame(comparison), finals_frame(comparison)
         else:
-            tables = pd.DataFrame(columns=["setting"]), pd.DataFrame(columns=["run"])
+            tables = (translate_columns(pd.DataFrame(columns=["setting"])),
+                      translate_columns(pd.DataFrame(columns=["run"])))
         return figure, *tables, {"run_ids": run_ids, "last_ids": last_ids}
 
     @user_errors
@@ -151,13 +158,14 @@ def build_compare_tab(studio: Studio, shown: gr.Tab | None = None) -> CompareTab
     for trigger in (runs.change, metric.change, smoothing.release, log_y.change, refresh.click):
         trigger(draw, inputs, outputs, api_visibility="private", trigger_mode="always_last")
     timer.tick(on_tick, [*inputs, seen], outputs, api_visibility="private", show_progress="hidden")
-    live.change(lambda on: (gr.Timer(active=bool(on)), LIVE_NOTE if on else STILL_NOTE), live, [timer, note],
+    live.change(lambda on: (gr.Timer(active=bool(on)), live_note() if on else still_note()), live, [timer, note],
                 api_visibility="private")
+    after_switch(lambda on: live_note() if on else still_note(), live, note)
 
     @user_errors
     def on_ask(run_ids, value):
         if not run_ids:
-            raise gr.Error("choose the runs to ask first")
+            raise ui_error("error.choose_runs_to_ask")
         return side_by_side(studio, list(run_ids), value)
 
     ask.click(on_ask, [runs, text], answers, api_visibility="private")

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from ..data.corpus import long_documents_note
+from ..data.corpus import MAX_DOCUMENT_CHARS
 from ..studio import Studio
 from .errors import user_errors
+from .i18n import after_switch, t, translate_columns, widget
 from .plots import length_histogram_figure
 
 
@@ -21,7 +22,13 @@ class CorpusTab:
 
 
 def corpus_choices(studio: Studio) -> list[tuple[str, str]]:
-    return [(f"{c['name']} ({c['documents']:,} docs)", c["corpus_id"]) for c in studio.list_corpora()]
+    return [(t("choice.corpus", name=c["name"], documents=f"{c['documents']:,}"), c["corpus_id"])
+            for c in studio.list_corpora()]
+
+
+def long_documents_note(count: int) -> str:
+    """data.corpus.long_documents_note in the current language: "" when no document was cut."""
+    return t("corpus.long_note", count=f"{count:,}", limit=f"{MAX_DOCUMENT_CHARS:,}") if count else ""
 
 
 def describe_corpus(studio: Studio, corpus_id: str):
@@ -31,51 +38,52 @@ def describe_corpus(studio: Studio, corpus_id: str):
     corpus = studio.get_corpus(corpus_id)
     stats = corpus["stats"]
     encodings = ", ".join(f"`{name}`: {enc}" for name, enc in corpus["encodings"].items())
-    summary = (
-        f"### {corpus['name']}\n"
-        f"`{corpus['corpus_id']}`  \n"
-        f"**{corpus['documents']:,}** documents · **{corpus['characters']:,}** characters · "
-        f"**{corpus['words']:,}** words · {corpus['empty_lines']:,} empty lines skipped · "
-        f"{corpus['duplicate_documents']:,} duplicate documents"
-        f"{long_documents_note(corpus['long_documents'])}  \n"
-        f"Files and encodings: {encodings}"
-    )
-    preview = pd.DataFrame({"first documents": [text[:300] for text in corpus["preview"]]})
+    summary = t("corpus.summary", name=corpus["name"], corpus_id=corpus["corpus_id"],
+                documents=f"{corpus['documents']:,}", characters=f"{corpus['characters']:,}",
+                words=f"{corpus['words']:,}", empty=f"{corpus['empty_lines']:,}",
+                duplicates=f"{corpus['duplicate_documents']:,}", long=long_documents_note(corpus["long_documents"]),
+                encodings=encodings)
+    if stats.get("cjk_characters"):  # Chinese (or Japanese) text: the character-level figures that matter
+        summary += "  \n" + t("corpus.characters", cjk=f"{stats['cjk_characters']:,}",
+                               share=f"{stats.get('cjk_share', 0):.1%}",
+                               distinct=f"{stats.get('distinct_characters', 0):,}")
+    preview = translate_columns(pd.DataFrame({"first documents": [text[:300] for text in corpus["preview"]]}))
     return summary, length_histogram_figure(stats.get("length_histogram", {})), preview
 
 
 def build_corpus_tab(studio: Studio) -> CorpusTab:
-    gr.Markdown("Upload one or more files as a corpus: `.txt`, `.jsonl`, `.csv`, `.tsv`, `.parquet`, "
-                "optionally gzipped. Text that is not UTF-8 is read as a legacy 8-bit encoding and the "
-                "encoding is shown.")
+    widget(gr.Markdown, text="corpus.intro")
     with gr.Row():
         with gr.Column(scale=2):
-            files = gr.File(label="Corpus files", file_count="multiple")
+            files = widget(gr.File, label="corpus.files", file_count="multiple")
         with gr.Column(scale=1):
-            name = gr.Textbox(label="Corpus name", placeholder="defaults to the first file's name")
-            txt_mode = gr.Radio(["lines", "paragraphs"], value="lines", label=".txt documents are",
-                                info="one document per line, or blank-line-separated paragraphs")
-            text_column = gr.Textbox(label="Text column (.csv/.tsv/.jsonl/.parquet)",
-                                     placeholder="text")
-            upload = gr.Button("Add corpus", variant="primary")
+            name = widget(gr.Textbox, label="corpus.name", placeholder="corpus.name_placeholder")
+            txt_mode = widget(gr.Radio, choices=lambda: [(t("corpus.mode_lines"), "lines"),
+                                                         (t("corpus.mode_paragraphs"), "paragraphs")],
+                              value="lines", label="corpus.txt_mode", info="corpus.txt_mode_info")
+            text_column = widget(gr.Textbox, label="corpus.text_column", placeholder="text")
+            upload = widget(gr.Button, text="corpus.add", variant="primary")
     upload_message = gr.Markdown()
     choices = corpus_choices(studio)
-    corpus_view = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Corpus",
-                              interactive=True)
+    corpus_view = widget(gr.Dropdown, choices=lambda: corpus_choices(studio), value=choices[0][1] if choices else None,
+                         label="label.corpus", interactive=True)
     summary = gr.Markdown()
     with gr.Row():
-        histogram = gr.Plot(label="Document lengths")
-        preview = gr.Dataframe(label="Preview", wrap=True, interactive=False)
+        histogram = widget(gr.Plot, label="corpus.lengths")
+        preview = widget(gr.Dataframe, label="corpus.preview", wrap=True, interactive=False)
 
     @user_errors
     def on_upload(paths, corpus_name, mode, column):
         corpus = studio.upload_corpus(paths or [], corpus_name, txt_mode=mode, text_column=column)
-        message = (f"Added **{corpus['name']}**: {corpus['documents']:,} documents"
-                   f"{long_documents_note(corpus['long_documents'])}.")
+        message = t("corpus.added", name=corpus["name"], documents=f"{corpus['documents']:,}",
+                    long=long_documents_note(corpus["long_documents"]))
         return message, gr.Dropdown(choices=corpus_choices(studio), value=corpus["corpus_id"])
 
     event = upload.click(on_upload, [files, name, txt_mode, text_column], [upload_message, corpus_view],
                          api_visibility="private")
     corpus_view.change(user_errors(lambda cid: describe_corpus(studio, cid)), corpus_view,
                        [summary, histogram, preview], api_visibility="private")
+    # Not on page load: app.py describes the corpus after the page load (and the language) anyway.
+    after_switch(user_errors(lambda cid: describe_corpus(studio, cid)), corpus_view, [summary, histogram, preview],
+                 on_load=False)
     return CorpusTab(upload_event=event, corpus_view=corpus_view, outputs=[summary, histogram, preview])

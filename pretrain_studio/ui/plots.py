@@ -1,9 +1,14 @@
-"""Plotly figures for the UI: training curves, run comparison, document lengths, fill-mask answers."""
+"""Plotly figures for the UI: training curves, run comparison, document lengths, fill-mask answers.
+
+Titles, axis titles and trace names are in the language of the browser tab being served (i18n.t); a
+figure is drawn by the handler that returns it, so it follows the tab's language from its next drawing."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from .i18n import t
 
 MAX_POINTS = 2000  # per series; longer series are thinned so a redraw costs the same at any step
 LIVE_POINTS = 1000  # per live series: a plot some 1,000 pixels wide shows no more, and the redraw stays cheap
@@ -128,12 +133,12 @@ def compare_figure(curves: dict[str, list[tuple[int, float]]], metric: str, smoo
                                  mode=mode, line={"color": colour}))
     title = metric + (f" · EMA {smoothing:g}" if smoothing > 0 else "")
     if not curves:
-        title += " · choose two or more runs"
+        title += t("plot.choose_runs")
     fig.update_layout(title=title, height=440, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                       legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
                       # Kept zoom across redraws where plotly can (same runs, metric and scale).
                       uirevision=f"{metric}|{log_y}|{'|'.join(curves)}")
-    fig.update_xaxes(title_text="step")
+    fig.update_xaxes(title_text=t("plot.step"))
     fig.update_yaxes(title_text=metric, type="log" if log_y else "linear")
     return fig
 
@@ -141,8 +146,8 @@ def compare_figure(curves: dict[str, list[tuple[int, float]]], metric: str, smoo
 def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> go.Figure:
     """Train and eval loss against step, learning rate on a second axis."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    styles = {"train_loss": ("train loss", "#1f77b4", "lines"),
-              "eval_loss": ("eval loss", "#d62728", "lines+markers")}
+    styles = {"train_loss": (t("metric.train_loss"), "#1f77b4", "lines"),
+              "eval_loss": (t("metric.eval_loss"), "#d62728", "lines+markers")}
     for name, (label, colour, mode) in styles.items():
         points = thin(series.get(name, []))
         if points:
@@ -150,7 +155,7 @@ def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> 
                           secondary_y=False)
     # Fine-tuning: accuracy and macro-F1 share the right axis (0..1); pretraining puts the learning rate there.
     scores = [(name, label, colour) for name, label, colour in
-              (("eval_accuracy", "eval accuracy", "#2ca02c"), ("eval_f1", "eval macro-F1", "#9467bd"))
+              (("eval_accuracy", t("metric.eval_accuracy"), "#2ca02c"), ("eval_f1", t("metric.eval_f1"), "#9467bd"))
               if series.get(name) and "perplexity" not in series]
     for name, label, colour in scores:
         points = thin(series[name])
@@ -158,13 +163,14 @@ def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> 
                       secondary_y=True)
     lr = thin(series.get("learning_rate", [])) if not scores else []
     if lr:
-        fig.add_trace(go.Scatter(**_xy(lr), name="learning rate", mode="lines", line={"color": "#7f7f7f", "dash": "dot"}),
-                      secondary_y=True)
+        fig.add_trace(go.Scatter(**_xy(lr), name=t("metric.learning_rate"), mode="lines",
+                                 line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
     fig.update_layout(title=title or None, height=380, margin={"l": 50, "r": 50, "t": 40 if title else 20, "b": 40},
                       legend={"orientation": "h", "y": -0.2}, uirevision="keep")
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="loss", secondary_y=False)
-    fig.update_yaxes(title_text="accuracy / F1" if scores else "learning rate", secondary_y=True, showgrid=False,
+    fig.update_xaxes(title_text=t("plot.step"))
+    fig.update_yaxes(title_text=t("plot.loss"), secondary_y=False)
+    fig.update_yaxes(title_text=t("plot.accuracy_f1") if scores else t("metric.learning_rate"), secondary_y=True,
+                     showgrid=False,
                      range=[0, 1] if scores else None)
     return fig
 
@@ -173,8 +179,8 @@ def length_histogram_figure(histogram: dict) -> go.Figure:
     edges, counts = histogram.get("edges", []), histogram.get("counts", [])
     labels = [f"{int(edges[i])}–{int(edges[i + 1])}" for i in range(len(counts))] if len(edges) > len(counts) else []
     fig = go.Figure(go.Bar(x=labels or list(range(len(counts))), y=counts, marker_color="#1f77b4"))
-    fig.update_layout(height=280, margin={"l": 40, "r": 20, "t": 30, "b": 60}, title="document length (words)",
-                      xaxis_title="words", yaxis_title="documents")
+    fig.update_layout(height=280, margin={"l": 40, "r": 20, "t": 30, "b": 60}, title=t("plot.length_title"),
+                      xaxis_title=t("plot.words"), yaxis_title=t("plot.documents"))
     return fig
 
 
@@ -183,7 +189,7 @@ def topk_figure(answers: list[dict], title: str = "") -> go.Figure:
     fig = go.Figure(go.Bar(x=[a["score"] for a in ordered], y=[a["token"] for a in ordered], orientation="h",
                            marker_color="#2ca02c"))
     fig.update_layout(height=120 + 28 * len(answers), margin={"l": 100, "r": 20, "t": 30, "b": 30}, title=title or None,
-                      xaxis_title="probability", xaxis_range=[0, 1])
+                      xaxis_title=t("plot.probability"), xaxis_range=[0, 1])
     return fig
 
 
@@ -193,16 +199,17 @@ def label_distribution_figure(counts: dict[str, dict[str, int]]) -> go.Figure:
     for split, per_label in counts.items():
         fig.add_trace(go.Bar(name=split, x=list(per_label), y=list(per_label.values())))
     fig.update_layout(barmode="group", height=300, margin={"l": 40, "r": 20, "t": 30, "b": 60},
-                      title="examples per label", yaxis_title="examples")
+                      title=t("plot.examples_per_label"), yaxis_title=t("plot.examples"))
     return fig
 
 
-def confusion_figure(matrix: list[list[int]], labels: list[str], title: str = "confusion matrix") -> go.Figure:
+def confusion_figure(matrix: list[list[int]], labels: list[str], title: str = "") -> go.Figure:
     """Heatmap with true labels down and predicted labels across, counts written in the cells."""
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
-                               texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(height=200 + 40 * len(labels), margin={"l": 80, "r": 20, "t": 40, "b": 60}, title=title,
-                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+                               texttemplate="%{text}", hovertemplate=t("plot.confusion_hover") + "<extra></extra>"))
+    fig.update_layout(height=200 + 40 * len(labels), margin={"l": 80, "r": 20, "t": 40, "b": 60},
+                      title=title or t("plot.confusion_title"), xaxis_title=t("plot.predicted"),
+                      yaxis_title=t("plot.true"), yaxis_autorange="reversed")
     return fig
 
 
@@ -211,5 +218,5 @@ def probabilities_figure(scores: dict[str, float]) -> go.Figure:
     fig = go.Figure(go.Bar(x=[v for _, v in ordered], y=[k for k, _ in ordered], orientation="h",
                            marker_color="#1f77b4"))
     fig.update_layout(height=120 + 30 * len(scores), margin={"l": 100, "r": 20, "t": 30, "b": 30},
-                      title="label probabilities", xaxis_title="probability", xaxis_range=[0, 1])
+                      title=t("plot.label_probabilities"), xaxis_title=t("plot.probability"), xaxis_range=[0, 1])
     return fig

@@ -10,6 +10,7 @@ from ..config import MODEL_PRESETS, PRECISIONS, PretrainConfig, field_docs
 from ..studio import Studio
 from .corpus_tab import corpus_choices
 from .errors import user_errors
+from .i18n import after_switch, field_key, status_word, t, widget
 
 
 @dataclass
@@ -28,24 +29,28 @@ def device_choices() -> list[str]:
 
 def hardware_inputs(inputs: dict, defaults, docs: dict) -> None:
     """Device, precision and trackers: the same three fields on every launch form."""
+    # `docs` (the config's English docstrings) are the keys' English texts; the widgets take the keys.
     with gr.Row():
-        inputs["device"] = gr.Dropdown(choices=device_choices(), value=defaults.device, label="Device",
-                                       info=docs["device"])
-        inputs["precision"] = gr.Dropdown(choices=list(PRECISIONS), value=defaults.precision, label="Precision",
-                                          info=docs["precision"])
-        inputs["report_to"] = gr.Textbox(value=defaults.report_to, label="Also report to", info=docs["report_to"],
-                                         placeholder="tensorboard, mlflow or trackio")
+        inputs["device"] = widget(gr.Dropdown, choices=device_choices, value=defaults.device, label="label.device",
+                                  info=field_key("device", defaults.kind))
+        inputs["precision"] = widget(gr.Dropdown, choices=lambda: list(PRECISIONS), value=defaults.precision,
+                                     label="label.precision", info=field_key("precision", defaults.kind))
+        inputs["report_to"] = widget(gr.Textbox, value=defaults.report_to, label="label.report_to",
+                                     info=field_key("report_to", defaults.kind),
+                                     placeholder="placeholder.report_to")
 
 
 def scale_out_inputs(inputs: dict, defaults, docs: dict) -> gr.Markdown:
     """Devices, machines and machine 0's address (torchrun), then the effective batch size, kept up to date as
     the batch size, gradient accumulation, devices or machines change. The app is always machine 0."""
     with gr.Row():
-        inputs["devices"] = gr.Number(value=defaults.devices, label="Devices (processes)", precision=0,
-                                      info=docs["devices"])
-        inputs["nodes"] = gr.Number(value=defaults.nodes, label="Machines", precision=0, info=docs["nodes"])
-        inputs["rdzv_endpoint"] = gr.Textbox(value=defaults.rdzv_endpoint, label="Machine 0's address",
-                                             info=docs["rdzv_endpoint"], placeholder="host:port, when machines > 1")
+        inputs["devices"] = widget(gr.Number, value=defaults.devices, label="label.devices", precision=0,
+                                   info=field_key("devices", defaults.kind))
+        inputs["nodes"] = widget(gr.Number, value=defaults.nodes, label="label.nodes", precision=0,
+                                 info=field_key("nodes", defaults.kind))
+        inputs["rdzv_endpoint"] = widget(gr.Textbox, value=defaults.rdzv_endpoint, label="label.rdzv_endpoint",
+                                         info=field_key("rdzv_endpoint", defaults.kind),
+                                         placeholder="placeholder.rdzv_endpoint")
     effective = gr.Markdown(effective_batch_text(defaults.batch_size, getattr(defaults, "gradient_accumulation_steps",
                                                                                None), defaults.devices, defaults.nodes))
     names = [n for n in ("batch_size", "gradient_accumulation_steps", "devices", "nodes") if n in inputs]
@@ -58,6 +63,7 @@ def scale_out_inputs(inputs: dict, defaults, docs: dict) -> gr.Markdown:
 
     for source in sources:
         source.change(update, sources, effective, api_visibility="private", queue=False)
+    after_switch(update, sources, effective)
     return effective
 
 
@@ -67,17 +73,18 @@ def effective_batch_text(batch, accumulation, devices, nodes) -> str:
         batch, devices, nodes = int(batch or 0), int(devices or 1), int(nodes or 1)
         accumulation = int(accumulation or 1)
     except (TypeError, ValueError):
-        return "Effective batch: (enter whole numbers)"
+        return t("batch.whole_numbers")
     processes = devices * nodes
-    parts = [f"{batch} per device", f"{processes} process{'es' if processes != 1 else ''}"
-             + (f" ({devices} x {nodes} machines)" if nodes > 1 else "")]
+    parts = [t("batch.per_device", batch=batch), t("batch.process" if processes == 1 else "batch.processes",
+                                                  n=processes)
+             + (t("batch.machines", devices=devices, nodes=nodes) if nodes > 1 else "")]
     if accumulation > 1:
-        parts.append(f"{accumulation} accumulation steps")
-    return f"Effective batch: **{batch * processes * accumulation:,}** per optimizer step = {' x '.join(parts)}"
+        parts.append(t("batch.accumulation", n=accumulation))
+    return t("batch.effective", total=f"{batch * processes * accumulation:,}", parts=" x ".join(parts))
 
 
 def base_model_choices(studio: Studio) -> list[tuple[str, str]]:
-    return [("(none: train from scratch)", "")] + [(f"{r['name']} ({r['run_id']})", r["run_id"])
+    return [(t("choice.from_scratch"), "")] + [(f"{r['name']} ({r['run_id']})", r["run_id"])
                                                    for r in studio.mlm_models()]
 
 
@@ -87,55 +94,61 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
     inputs: dict[str, gr.components.Component] = {}
 
     def number(name: str, label: str, precision: int | None = 0, **kw):
-        inputs[name] = gr.Number(value=getattr(defaults, name), label=label, info=docs[name], precision=precision, **kw)
+        inputs[name] = widget(gr.Number, value=getattr(defaults, name), label=label,
+                              info=field_key(name, defaults.kind), precision=precision, **kw)
+
+    def check_box(name: str, label: str):
+        inputs[name] = widget(gr.Checkbox, value=getattr(defaults, name), label=label,
+                              info=field_key(name, defaults.kind))
 
     corpora = corpus_choices(studio)
     with gr.Row():
-        inputs["corpus_id"] = gr.Dropdown(choices=corpora, value=corpora[0][1] if corpora else None,
-                                          label="Corpus", info=docs["corpus_id"])
-        inputs["name"] = gr.Textbox(label="Run name", info=docs["name"])
+        inputs["corpus_id"] = widget(gr.Dropdown, choices=lambda: corpus_choices(studio),
+                                     value=corpora[0][1] if corpora else None, label="label.corpus",
+                                     info="field.corpus_id")
+        inputs["name"] = widget(gr.Textbox, label="label.run_name", info="field.name")
     with gr.Row():
-        inputs["model_size"] = gr.Dropdown(
-            choices=[(f"{k} ({l} layers x {h})", k) for k, (l, h) in MODEL_PRESETS.items()],
-            value=defaults.model_size, label="Model size (from scratch)", info=docs["model_size"])
-        inputs["base_model"] = gr.Dropdown(choices=base_model_choices(studio), value="", allow_custom_value=True,
-                                           label="Continue pretraining from", info=docs["base_model"])
+        inputs["model_size"] = widget(
+            gr.Dropdown, choices=lambda: [(t("choice.model_size", name=k, layers=l, hidden=h), k)
+                                          for k, (l, h) in MODEL_PRESETS.items()],
+            value=defaults.model_size, label="label.model_size", info="field.model_size")
+        inputs["base_model"] = widget(gr.Dropdown, choices=lambda: base_model_choices(studio), value="",
+                                      allow_custom_value=True, label="label.continue_from", info="field.base_model")
     with gr.Row():
-        number("vocab_size", "Vocabulary size")
-        inputs["lowercase"] = gr.Checkbox(value=defaults.lowercase, label="Lowercase", info=docs["lowercase"])
-        number("max_seq_length", "Max sequence length")
+        number("vocab_size", "label.vocab_size")
+        check_box("lowercase", "label.lowercase")
+        number("max_seq_length", "label.max_seq_length")
     with gr.Row():
-        number("max_steps", "Max steps")
-        number("num_epochs", "Epochs", precision=None)
-        number("batch_size", "Batch size")
-        number("gradient_accumulation_steps", "Gradient accumulation")
+        number("max_steps", "label.max_steps")
+        number("num_epochs", "label.num_epochs", precision=None)
+        number("batch_size", "label.batch_size")
+        number("gradient_accumulation_steps", "label.gradient_accumulation_steps")
     scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
-        number("learning_rate", "Learning rate", precision=None)
-        number("warmup_steps", "Warm-up steps")
-        number("weight_decay", "Weight decay", precision=None)
-        number("dropout", "Dropout", precision=None)
+        number("learning_rate", "label.learning_rate", precision=None)
+        number("warmup_steps", "label.warmup_steps")
+        number("weight_decay", "label.weight_decay", precision=None)
+        number("dropout", "label.dropout", precision=None)
     with gr.Row():
-        inputs["mask_probability"] = gr.Slider(0.05, 0.5, value=defaults.mask_probability, step=0.01,
-                                               label="Mask probability", info=docs["mask_probability"])
-        inputs["whole_word_mask"] = gr.Checkbox(value=defaults.whole_word_mask, label="Whole-word masking",
-                                                info=docs["whole_word_mask"])
-        inputs["eval_fraction"] = gr.Slider(0.01, 0.3, value=defaults.eval_fraction, step=0.01,
-                                            label="Held-out share", info=docs["eval_fraction"])
-    with gr.Accordion("Schedule, seed and hardware", open=False):
+        inputs["mask_probability"] = widget(gr.Slider, minimum=0.05, maximum=0.5, value=defaults.mask_probability,
+                                            step=0.01, label="label.mask_probability", info="field.mask_probability")
+        check_box("whole_word_mask", "label.whole_word_mask")
+        check_box("chinese_whole_word_mask", "label.chinese_whole_word_mask")
+        inputs["eval_fraction"] = widget(gr.Slider, minimum=0.01, maximum=0.3, value=defaults.eval_fraction,
+                                         step=0.01, label="label.eval_fraction", info="field.eval_fraction")
+    with widget(gr.Accordion, label="pretrain.schedule_box", open=False):
         with gr.Row():
-            number("eval_steps", "Evaluate every")
-            number("logging_steps", "Log every")
-            number("save_steps", "Checkpoint every")
-            number("seed", "Seed")
+            number("eval_steps", "label.eval_steps")
+            number("logging_steps", "label.logging_steps")
+            number("save_steps", "label.save_steps")
+            number("seed", "label.seed")
         hardware_inputs(inputs, defaults, docs)
-        inputs["torch_compile"] = gr.Checkbox(value=defaults.torch_compile, label="torch.compile",
-                                              info=docs["torch_compile"])
+        check_box("torch_compile", "label.torch_compile")
     names = list(inputs)
     components = [inputs[n] for n in names]
     with gr.Row():
-        check = gr.Button("Check tokenizer")
-        launch = gr.Button("Launch pretraining", variant="primary")
+        check = widget(gr.Button, text="pretrain.check")
+        launch = widget(gr.Button, text="pretrain.launch", variant="primary")
     report = gr.Markdown()
     launched_run = gr.State("")
 
@@ -145,14 +158,18 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
     @user_errors
     def on_check(*args):
         r = studio.tokenizer_report(values_of(*args))
-        return (f"**Tokenizer check** on {r['documents_sampled']:,} documents: unknown-token rate "
-                f"**{r['unk_rate']:.2%}**, documents longer than the max sequence length "
-                f"**{r['long_document_share']:.1%}** (mean {r['mean_tokens_per_document']:.0f} tokens per document).")
+        report = t("pretrain.check_report", documents=f"{r['documents_sampled']:,}", unk=f"{r['unk_rate']:.2%}",
+                   long=f"{r['long_document_share']:.1%}", mean=f"{r['mean_tokens_per_document']:.0f}")
+        if r.get("unknown_character_rate") is not None and r.get("cjk_share"):
+            # Chinese text: a token is a character, so the rate of characters lost to [UNK] is what to watch.
+            report += " " + t("pretrain.check_characters", rate=f"{r['unknown_character_rate']:.2%}",
+                              share=f"{r['cjk_share']:.1%}")
+        return report
 
     @user_errors
     def on_launch(*args):
         result = studio.start_pretraining(values_of(*args))
-        return f"Launched run `{result['run_id']}` ({result['status']}).", result["run_id"]
+        return t("launch.launched", run_id=result["run_id"], status=status_word(result["status"])), result["run_id"]
 
     check.click(on_check, components, report, api_visibility="private")
     event = launch.click(on_launch, components, [report, launched_run], api_visibility="private")

@@ -17,14 +17,14 @@ import pandas as pd
 
 from ..config import FinetuneConfig, PretrainConfig
 from ..studio import Studio
-from .errors import user_errors
+from .errors import notify, ui_error, user_errors
+from .i18n import t, translate_columns, widget
 from .monitor_tab import run_choices
 from .run_page import format_time
 
 POLL_SECONDS = 3.0
 QUEUE_COLUMNS = ["#", "name", "kind", "device", "queued", "run id"]
-BASES = [("a template run's saved config", "run"), ("the Pretrain form as it is now", "pretrain"),
-         ("the Fine-tune form as it is now", "finetune")]
+BASES = ("run", "pretrain", "finetune")  # where a sweep's base configuration comes from (labels: sweep.base_*)
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -58,27 +58,33 @@ def parse_values(text: str) -> list:
     return values
 
 
+def base_choices() -> list[tuple[str, str]]:
+    return [(t(f"sweep.base_{key}"), key) for key in BASES]
+
+
 def queue_frame(queued: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([[i + 1, r["name"], r["kind"], r["device"], format_time(r["created_at"]), r["run_id"]]
-                         for i, r in enumerate(queued)], columns=QUEUE_COLUMNS)
+    """The queue as a table; column names in the tab's language (the run id stays the last column)."""
+    frame = pd.DataFrame([[i + 1, r["name"], t(f"kind.{r['kind']}"), r["device"], format_time(r["created_at"]),
+                           r["run_id"]] for i, r in enumerate(queued)], columns=QUEUE_COLUMNS)
+    return translate_columns(frame)
 
 
 def running_text(running: list[dict]) -> str:
     if not running:
-        return "Nothing is training now."
-    return "Training now: " + ", ".join(f"**{r['name']}** `{r['run_id']}`" for r in running)
+        return t("queue.nothing_running")
+    return t("queue.running", runs=", ".join(f"**{r['name']}** `{r['run_id']}`" for r in running))
 
 
 def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None = None) -> QueueTab:
     """forms: {"pretrain": PretrainTab.inputs, "finetune": FinetuneTab.inputs}, for a sweep over the form."""
     running = gr.Markdown()
-    queue_table = gr.Dataframe(headers=QUEUE_COLUMNS, label="Queue (next to run first)", interactive=False,
-                               max_height=320, datatype=["number", "str", "str", "str", "str", "str"])
+    queue_table = widget(gr.Dataframe, headers=QUEUE_COLUMNS, label="queue.table", interactive=False,
+                         max_height=320, datatype=["number", "str", "str", "str", "str", "str"])
     with gr.Row():
-        chosen = gr.Dropdown(choices=[], value=None, label="Queued run", scale=4)
-        up = gr.Button("Move up", scale=1)
-        down = gr.Button("Move down", scale=1)
-        cancel = gr.Button("Cancel", variant="stop", scale=1)
+        chosen = widget(gr.Dropdown, choices=[], value=None, label="queue.chosen", scale=4)
+        up = widget(gr.Button, text="queue.up", scale=1)
+        down = widget(gr.Button, text="queue.down", scale=1)
+        cancel = widget(gr.Button, text="queue.cancel", variant="stop", scale=1)
     seen = gr.State(None)
     timer = gr.Timer(POLL_SECONDS, active=False)
 
@@ -108,10 +114,10 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
         @user_errors
         def move(run_id, state):
             if not run_id:
-                raise gr.Error("choose a queued run first")
+                raise ui_error("error.choose_queued_run")
             order = [r["run_id"] for r in studio.queue()]
             if run_id not in order:
-                raise gr.Error(f"run {run_id} is no longer queued")
+                raise ui_error("error.no_longer_queued", run_id=run_id)
             studio.move_in_queue(run_id, max(0, order.index(run_id) + delta))
             return read(state, run_id, True)
         return move
@@ -122,30 +128,29 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
     @user_errors
     def on_cancel(run_id, state):
         if not run_id:
-            raise gr.Error("choose a queued run first")
+            raise ui_error("error.choose_queued_run")
         studio.cancel_run(run_id)
-        gr.Info(f"Cancelled {run_id}.")
+        notify("queue.cancelled", run_id=run_id)
         return read(state, None, True)
 
     cancel.click(on_cancel, [chosen, seen], queue_outputs, api_visibility="private", show_progress="hidden")
 
     # --- sweeps ------------------------------------------------------------------------------
-    gr.Markdown("### Sweep\nOne run per combination of the values below, queued one after another; a "
-                "failing run does not stop the rest. Numbers are read as numbers.")
+    widget(gr.Markdown, text="sweep.intro")
     with gr.Row():
-        base = gr.Radio(BASES, value="run", label="Base configuration", scale=2)
-        template = gr.Dropdown(choices=run_choices(studio), value=None, label="Template run", scale=3)
+        base = widget(gr.Radio, choices=base_choices, value="run", label="sweep.base", scale=2)
+        template = widget(gr.Dropdown, choices=run_choices(studio), value=None, label="sweep.template", scale=3)
     with gr.Row():
-        setting_1 = gr.Dropdown(choices=setting_choices(None), value="learning_rate", allow_custom_value=True,
-                                label="Setting 1", scale=1)
-        values_1 = gr.Textbox(label="Values of setting 1 (comma-separated)", placeholder="1e-4, 5e-4, 1e-3", scale=2)
+        setting_1 = widget(gr.Dropdown, choices=setting_choices(None), value="learning_rate", allow_custom_value=True,
+                           label="sweep.setting_1", scale=1)
+        values_1 = widget(gr.Textbox, label="sweep.values_1", placeholder="1e-4, 5e-4, 1e-3", scale=2)
     with gr.Row():
-        setting_2 = gr.Dropdown(choices=[""] + setting_choices(None), value="", allow_custom_value=True,
-                                label="Setting 2 (optional)", scale=1)
-        values_2 = gr.Textbox(label="Values of setting 2", placeholder="16, 32", scale=2)
+        setting_2 = widget(gr.Dropdown, choices=[""] + setting_choices(None), value="", allow_custom_value=True,
+                           label="sweep.setting_2", scale=1)
+        values_2 = widget(gr.Textbox, label="sweep.values_2", placeholder="16, 32", scale=2)
     with gr.Row():
-        sweep_name = gr.Textbox(label="Sweep name (optional)", placeholder="the template's name", scale=3)
-        launch = gr.Button("Queue sweep", variant="primary", scale=1)
+        sweep_name = widget(gr.Textbox, label="sweep.name", placeholder="sweep.name_placeholder", scale=3)
+        launch = widget(gr.Button, text="sweep.launch", variant="primary", scale=1)
     result = gr.Markdown()
 
     form_names = {kind: list(inputs) for kind, inputs in forms.items()}
@@ -154,7 +159,7 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
     def base_config(source: str, template_id: str | None, form_values: list) -> tuple[dict, str]:
         if source == "run":
             if not template_id:
-                raise gr.Error("choose a template run, or use the Pretrain or Fine-tune form as the base")
+                raise ui_error("error.choose_template")
             run = studio.run_status(template_id)
             return dict(run["config"]), run["name"]
         offset = 0
@@ -164,7 +169,7 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
                 values = {n: v for n, v in zip(names, chosen_values) if v is not None}
                 return {**values, "kind": kind}, ""
             offset += len(names)
-        raise gr.Error(f"unknown base {source!r}")
+        raise ui_error("error.unknown_base", base=repr(source))
 
     @user_errors
     def on_sweep(source, template_id, key_1, text_1, key_2, text_2, name, state, *form_values):
@@ -176,16 +181,16 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
                 continue
             values = parse_values(text)
             if not values:
-                raise gr.Error(f"{key}: give a comma-separated list of values")
+                raise ui_error("error.sweep_values", key=key)
             if key in grid:
-                raise gr.Error(f"{key}: choose two different settings")
+                raise ui_error("error.sweep_same_setting", key=key)
             grid[key] = values
         if not grid:
-            raise gr.Error("choose a setting and its values")
+            raise ui_error("error.sweep_no_setting")
         config["name"] = (name or "").strip() or config.get("name") or template_name
         run_ids = studio.enqueue_sweep(config, grid)
         listing = "\n".join(f"- `{run_id}`" for run_id in run_ids)
-        return f"Queued {len(run_ids)} run(s):\n{listing}", *read(state, None, True)
+        return t("sweep.queued", count=len(run_ids), listing=listing), *read(state, None, True)
 
     launch.click(on_sweep, [base, template, setting_1, values_1, setting_2, values_2, sweep_name, seen,
                             *form_components], [result, *queue_outputs], api_visibility="private",

@@ -18,7 +18,8 @@ import gradio as gr
 import pandas as pd
 
 from ..studio import Studio, StudioError
-from .errors import user_errors
+from .errors import ui_error, user_errors
+from .i18n import after_switch, status_word, t, translate_columns, translate_error, widget
 from .monitor_tab import format_seconds
 from .plots import loss_figure
 
@@ -39,32 +40,33 @@ def format_time(timestamp: float | None) -> str:
 
 
 def run_label(node: dict) -> str:
-    kind = "pretraining" if node["kind"] == "pretrain" else f"fine-tune ({node.get('method')})"
-    return f"{kind} **{node['name']}** `{node['run_id']}` · {node['status']}"
+    kind = t("lineage.pretraining") if node["kind"] == "pretrain" else t("lineage.finetune",
+                                                                          method=node.get("method"))
+    return f"{kind} **{node['name']}** `{node['run_id']}` · {status_word(node['status'])}"
 
 
 def lineage_markdown(page: dict) -> str:
     """Where the run comes from and what was built on it, as a nested Markdown list, the run itself in bold."""
     lineage = page["lineage"]
-    lines, depth = ["#### Lineage"], 0
+    lines, depth = [t("lineage.title")], 0
 
     def add(text: str) -> None:
         lines.append("  " * depth + "- " + text)
 
     if lineage["corpus"]:
         corpus = lineage["corpus"]
-        add(f"corpus **{corpus['name']}** `{corpus['corpus_id']}`"
-            + (f" · tokenizer {lineage['tokenizer']}" if lineage["tokenizer"] else ""))
+        add(t("lineage.corpus", name=corpus["name"], corpus_id=corpus["corpus_id"])
+            + (t("lineage.tokenizer", tokenizer=lineage["tokenizer"]) if lineage["tokenizer"] else ""))
         depth += 1
     elif lineage["tokenizer"]:
-        add(f"base model and tokenizer {lineage['tokenizer']}")
+        add(t("lineage.base_and_tokenizer", tokenizer=lineage["tokenizer"]))
         depth += 1
     for node in reversed(lineage["ancestors"]):  # nearest first in the data; root first on the page
         add(run_label(node))
         depth += 1
     this = {**page, "method": page["config"].get("method", "mlm")}
     dataset = lineage.get("dataset")
-    add("▶ **this run:** " + run_label(this) + (f" · dataset **{dataset['name']}**" if dataset else ""))
+    add(t("lineage.this_run") + run_label(this) + (t("lineage.dataset", name=dataset["name"]) if dataset else ""))
 
     def descend(children: list[dict], level: int) -> None:
         for child in children:
@@ -73,7 +75,7 @@ def lineage_markdown(page: dict) -> str:
 
     descend(lineage["descendants"], depth + 1)
     if not lineage["descendants"]:
-        lines.append("  " * (depth + 1) + "- *no runs built on this one yet*")
+        lines.append("  " * (depth + 1) + "- " + t("lineage.no_children"))
     return "\n".join(lines)
 
 
@@ -82,26 +84,28 @@ def count_descendants(children: list[dict]) -> int:
 
 
 def summary_markdown(page: dict) -> str:
-    kind = "pretraining (MLM)" if page["kind"] == "pretrain" else f"fine-tuning ({page['config'].get('method')})"
-    steps = f"**{page['step']}**" + (f" / {page['max_steps']}" if page["max_steps"] else "") + " steps"
+    kind = (t("summary.pretraining") if page["kind"] == "pretrain"
+            else t("summary.finetuning", method=page["config"].get("method")))
+    steps = t("summary.steps", step=page["step"], of=f" / {page['max_steps']}" if page["max_steps"] else "")
     parts = [f"### {page['name']}",
-             (f"`{page['run_id']}` · **{page['status']}** · {kind} on {page['device']} · {steps} · "
-              f"took {format_seconds(page['elapsed_seconds'])} · created {format_time(page['created_at'])}")]
+             t("summary.line", run_id=page["run_id"], status=status_word(page["status"]), kind=kind,
+               device=page["device"], steps=steps, took=format_seconds(page["elapsed_seconds"]),
+               created=format_time(page["created_at"]))]
     if page["tags"]:
-        parts.append("Tags: " + ", ".join(f"`{t}`" for t in page["tags"]))
+        parts.append(t("summary.tags", tags=", ".join(f"`{tag}`" for tag in page["tags"])))
     if page["notes"]:
-        parts.append(f"Notes: {page['notes']}")
+        parts.append(t("summary.notes", notes=page["notes"]))
     if page.get("error"):
-        parts.append(f"**Error:** {page['error'].splitlines()[0]}")
+        parts.append(t("monitor.error", error=translate_error(page["error"].splitlines()[0])))
     return "  \n".join(parts)
 
 
 def files_markdown(page: dict) -> str:
-    lines = ["#### Files"] + [f"- `{name}`" for name in page["files"]]
+    lines = [t("files.title")] + [f"- `{name}`" for name in page["files"]]
     if not page["files"]:
-        lines.append("*no files yet*")
+        lines.append(t("files.none"))
     if page["checkpoints"]:
-        lines.append("\nCheckpoints: " + ", ".join(f"`{c}`" for c in page["checkpoints"]))
+        lines.append("\n" + t("files.checkpoints", checkpoints=", ".join(f"`{c}`" for c in page["checkpoints"])))
     return "\n".join(lines)
 
 
@@ -110,9 +114,9 @@ def finals_frame(page: dict) -> pd.DataFrame:
     tm = page.get("test_metrics")
     if tm:
         split = page["info"].get("score_split", "test")
-        rows += [{"metric": f"{split} accuracy", "final value": round(tm["accuracy"], 6)},
-                 {"metric": f"{split} macro-F1", "final value": round(tm["f1"], 6)}]
-    return pd.DataFrame(rows, columns=["metric", "final value"])
+        rows += [{"metric": t("finals.accuracy", split=split), "final value": round(tm["accuracy"], 6)},
+                 {"metric": t("finals.f1", split=split), "final value": round(tm["f1"], 6)}]
+    return translate_columns(pd.DataFrame(rows, columns=["metric", "final value"]))
 
 
 def metric_series(studio: Studio, run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -124,44 +128,44 @@ def metric_series(studio: Studio, run_id: str) -> dict[str, list[tuple[int, floa
 
 def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPage:
     """The page of the run chosen in `run` (a dropdown the runs table also sets); `reload` reads it again."""
-    header = gr.Markdown("*Choose a run in the table (click its row) or in the list above.*")
+    header = gr.Markdown(t("page.choose"))
     with gr.Row():
         lineage = gr.Markdown()
         with gr.Column():
-            finals = gr.Dataframe(headers=["metric", "final value"], label="Final metrics", interactive=False,
-                                  max_height=260)
+            finals = widget(gr.Dataframe, headers=["metric", "final value"], label="page.finals", interactive=False,
+                            max_height=260)
             files = gr.Markdown()
-    plot = gr.Plot(label="Curves")
-    with gr.Accordion("Configuration and command", open=False):
-        config = gr.Code(language="json", label="Saved configuration (config.json)", lines=12, max_lines=30)
-        command = gr.Code(language="shell", label="Reproduce headless", lines=1)
-    log = gr.Textbox(label="Log tail", lines=8, max_lines=8, interactive=False)
+    plot = widget(gr.Plot, label="page.curves")
+    with widget(gr.Accordion, label="page.config_box", open=False):
+        config = widget(gr.Code, language="json", label="page.config", lines=12, max_lines=30)
+        command = widget(gr.Code, language="shell", label="page.command", lines=1)
+    log = widget(gr.Textbox, label="monitor.log", lines=8, max_lines=8, interactive=False)
 
-    with gr.Accordion("Manage this run", open=True):
+    with widget(gr.Accordion, label="page.manage_box", open=True):
         with gr.Row():
-            new_name = gr.Textbox(label="Name", scale=3)
-            rename = gr.Button("Rename", scale=1)
+            new_name = widget(gr.Textbox, label="page.name", scale=3)
+            rename = widget(gr.Button, text="page.rename", scale=1)
         with gr.Row():
-            tags = gr.Textbox(label="Tags (comma-separated)", scale=2)
-            notes = gr.Textbox(label="Notes", scale=3)
-            save_tags = gr.Button("Save tags and notes", scale=1)
+            tags = widget(gr.Textbox, label="page.tags", scale=2)
+            notes = widget(gr.Textbox, label="page.notes", scale=3)
+            save_tags = widget(gr.Button, text="page.save_tags", scale=1)
         with gr.Row():
-            clone = gr.Button("Clone into the launch form")
-            watch = gr.Button("Watch live")
-            cancel = gr.Button("Cancel run", variant="stop")
+            clone = widget(gr.Button, text="page.clone")
+            watch = widget(gr.Button, text="page.watch")
+            cancel = widget(gr.Button, text="page.cancel", variant="stop")
         with gr.Row():
-            resume_steps = gr.Number(label="Resume: new max steps (0 = unchanged)", precision=0, value=0, minimum=0)
-            resume_epochs = gr.Number(label="Resume: new epochs (0 = unchanged)", value=0, minimum=0)
-            resume = gr.Button("Resume")
+            resume_steps = widget(gr.Number, label="page.resume_steps", precision=0, value=0, minimum=0)
+            resume_epochs = widget(gr.Number, label="page.resume_epochs", value=0, minimum=0)
+            resume = widget(gr.Button, text="page.resume")
         with gr.Row():
-            merged = gr.Checkbox(label="Export a merged model (LoRA-style runs)", value=False, visible=False)
-            export = gr.Button("Export as zip")
-            download = gr.File(label="Exported zip", interactive=False, height=90)
+            merged = widget(gr.Checkbox, label="page.merged", value=False, visible=False)
+            export = widget(gr.Button, text="page.export")
+            download = widget(gr.File, label="page.download", interactive=False, height=90)
         dependents = gr.Markdown()
         with gr.Row():
-            confirm = gr.Checkbox(label="Yes, delete this run and its files", value=False)
-            delete = gr.Button("Delete run", variant="stop")
-            force = gr.Button("Delete anyway", variant="stop", visible=False)
+            confirm = widget(gr.Checkbox, label="page.confirm", value=False)
+            delete = widget(gr.Button, text="page.delete", variant="stop")
+            force = widget(gr.Button, text="page.force", variant="stop", visible=False)
     message = gr.Markdown()
 
     page_outputs = [header, lineage, finals, files, plot, config, command, log, new_name, tags, notes, merged,
@@ -170,14 +174,13 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
     @user_errors
     def show(run_id, note: str = ""):
         if not run_id:
-            return ("*Choose a run in the table (click its row) or in the list above.*", "",
-                    pd.DataFrame(columns=["metric", "final value"]), "", None, "", "",
+            return (t("page.choose"), "",
+                    translate_columns(pd.DataFrame(columns=["metric", "final value"])), "", None, "", "",
                     "", "", "", "", gr.Checkbox(visible=False), "", False, gr.Button(visible=False),
                     gr.Button(interactive=False), gr.Button(interactive=False), note or gr.skip())
         page = studio.get_run(run_id)
         built_on = count_descendants(page["lineage"]["descendants"])
-        warning = (f"⚠ **{built_on} run(s) are built on this one** (see Lineage). Deleting it is refused unless "
-                   "you delete anyway; those runs keep their own files." if built_on else "")
+        warning = t("page.dependents_warning", count=built_on) if built_on else ""
         return (summary_markdown(page), lineage_markdown(page), finals_frame(page), files_markdown(page),
                 loss_figure(metric_series(studio, run_id)), json.dumps(page["config"], indent=2),
                 page["cli_command"], page["log_tail"], page["name"], ", ".join(page["tags"]), page["notes"],
@@ -190,34 +193,36 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
     quiet = {"api_visibility": "private", "show_progress": "hidden"}
     run.change(show, run, page_outputs, **quiet)
     reload.click(show, run, page_outputs, **quiet)
+    after_switch(show, run, page_outputs)
 
     def act(action):
         """An action on the chosen run, then the page read again with the action's message."""
         @user_errors
         def handler(run_id, *args):
             if not run_id:
-                raise gr.Error("choose a run first")
+                raise ui_error("error.choose_run")
             return show(run_id, action(run_id, *args))
         return handler
 
     def on_rename(run_id, name):
-        return f"Renamed to **{studio.rename_run(run_id, name)['name']}**."
+        return t("page.renamed", name=studio.rename_run(run_id, name)["name"])
 
     def on_tags(run_id, tag_text, note_text):
         result = studio.tag_run(run_id, tag_text or "", note_text or "")
-        return "Saved tags " + (", ".join(f"`{t}`" for t in result["tags"]) or "(none)") + " and notes."
+        return t("page.tags_saved", tags=", ".join(f"`{tag}`" for tag in result["tags"]) or t("page.no_tags"))
 
     def on_cancel(run_id):
         status = studio.cancel_run(run_id)["status"]
         if status == "running":  # the trainer sees the request at its next step
-            return "Cancel requested: the run ends at its next step and keeps no checkpoint."
-        return f"Run is now **{status}**."
+            return t("page.cancel_requested")
+        return t("page.run_is_now", status=status_word(status))
 
     def on_resume(run_id, steps, epochs):
         overrides = {key: value for key, value in (("max_steps", steps), ("num_epochs", epochs)) if value}
         result = studio.resume_run(run_id, overrides)
-        start = f"from `{result['from_checkpoint']}`" if result["from_checkpoint"] else "from the start (no checkpoint)"
-        return f"Queued again {start}: **{result['status']}**."
+        start = (t("page.from_checkpoint", checkpoint=result["from_checkpoint"]) if result["from_checkpoint"]
+                 else t("page.from_start"))
+        return t("page.queued_again", start=start, status=status_word(result["status"]))
 
     changed = [
         rename.click(act(on_rename), [run, new_name], page_outputs, **quiet),
@@ -230,16 +235,16 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
     @user_errors
     def on_export(run_id, merge):
         if not run_id:
-            raise gr.Error("choose a run first")
+            raise ui_error("error.choose_run")
         return studio.export_run(run_id, bool(merge))
 
     export.click(on_export, [run, merged], download, api_visibility="private")
 
     def on_delete(run_id, confirmed, force_it=False):
         if not run_id:
-            raise gr.Error("choose a run first")
+            raise ui_error("error.choose_run")
         if not confirmed:
-            raise gr.Error("tick \"Yes, delete this run and its files\" first", print_exception=False)
+            raise ui_error("error.tick_confirm")
         try:
             result = studio.delete_run(run_id, force=force_it)
         except StudioError as exc:
@@ -247,10 +252,10 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
                                       and studio.lineage(run_id)["descendants"])
             if not force_it and refused_for_dependents:
                 # The engine refuses because other runs are built on it: say so, offer to delete anyway.
-                return gr.skip(), gr.skip(), f"⚠ {exc}", gr.Button(visible=True), gr.skip()
-            raise gr.Error(str(exc), print_exception=False) from None
-        note = f"Deleted `{run_id}`" + (f"; {len(result['dependents'])} run(s) built on it keep their files."
-                                         if result["dependents"] else ".")
+                return gr.skip(), gr.skip(), f"⚠ {translate_error(str(exc))}", gr.Button(visible=True), gr.skip()
+            raise gr.Error(translate_error(str(exc)), print_exception=False) from None
+        note = (t("page.deleted_keep", run_id=run_id, count=len(result["dependents"])) if result["dependents"]
+                else t("page.deleted", run_id=run_id))
         return None, note, "", gr.Button(visible=False), False
 
     delete_outputs = [run, message, dependents, force, confirm]

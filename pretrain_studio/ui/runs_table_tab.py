@@ -15,13 +15,15 @@ import pandas as pd
 
 from ..studio import Studio
 from .errors import user_errors
+from .i18n import after_switch, status_word, t, translate_columns, widget
 from .monitor_tab import format_seconds, run_choices
 from .run_page import RunPage, build_run_page, format_time
 
 COLUMNS = ["name", "kind", "method", "base model", "data", "status", "steps", "best metric", "duration", "created",
            "tags", "run id"]
-KINDS = [("all kinds", ""), ("pretraining", "pretrain"), ("fine-tuning", "finetune")]
+KINDS = [("runs.all_kinds", ""), ("runs.pretraining", "pretrain"), ("runs.finetuning", "finetune")]
 STATUSES = ["", "queued", "running", "completed", "stopped", "failed", "interrupted", "cancelled"]
+# The sort dropdown's values are these (English) names; its labels are `sort.<name>` in the tab's language.
 SORTS = {
     "newest first": (lambda r: -r["created_at"]),
     "oldest first": (lambda r: r["created_at"]),
@@ -56,10 +58,25 @@ def best_text(best: dict | None) -> str:
 
 
 def runs_frame(rows: list[dict], names: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame([[r["name"], r["kind"], r["method"] or "", base_model_label(r["base_model"], names),
-                          r["data"], r["status"], r["step"], best_text(r["best_metric"]),
-                          format_seconds(r["elapsed_seconds"]), format_time(r["created_at"]), ", ".join(r["tags"]),
-                          r["run_id"]] for r in rows], columns=COLUMNS)
+    """The runs as a table; headers, kinds and statuses in the tab's language (the run id stays the last column)."""
+    frame = pd.DataFrame([[r["name"], t(f"kind.{r['kind']}"), r["method"] or "",
+                           base_model_label(r["base_model"], names), r["data"], status_word(r["status"]), r["step"],
+                           best_text(r["best_metric"]), format_seconds(r["elapsed_seconds"]),
+                           format_time(r["created_at"]), ", ".join(r["tags"]), r["run_id"]] for r in rows],
+                         columns=COLUMNS)
+    return translate_columns(frame)
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(t(key), value) for key, value in KINDS]
+
+
+def status_choices() -> list[tuple[str, str]]:
+    return [(t("runs.any_status"), "")] + [(status_word(s), s) for s in STATUSES[1:]]
+
+
+def sort_choices() -> list[tuple[str, str]]:
+    return [(t(f"sort.{name}"), name) for name in SORTS]
 
 
 def read_table(studio: Studio, kind: str, status: str, text: str, sort: str) -> tuple[pd.DataFrame, str]:
@@ -68,27 +85,27 @@ def read_table(studio: Studio, kind: str, status: str, text: str, sort: str) -> 
     rows = studio.list_runs(filters) if any(filters.values()) else everything
     rows = sorted(rows, key=SORTS.get(sort, SORTS["newest first"]))
     names = {r["run_id"]: r["name"] for r in everything}
-    count = f"{len(rows)} of {len(everything)} runs" if len(rows) != len(everything) else f"{len(rows)} runs"
+    count = (t("runs.count_of", shown=len(rows), total=len(everything)) if len(rows) != len(everything)
+             else t("runs.count", total=len(rows)))
     return runs_frame(rows, names), count
 
 
 def build_runs_table_tab(studio: Studio, shown: gr.Tab | None = None) -> RunsTableTab:
     """`shown`: the tab this is built in; the table is read again whenever it is selected."""
     with gr.Row():
-        kind = gr.Dropdown(choices=KINDS, value="", label="Kind", scale=1)
-        status = gr.Dropdown(choices=[("any status", "")] + [(s, s) for s in STATUSES[1:]], value="",
-                             label="Status", scale=1)
-        text = gr.Textbox(label="Search", placeholder="name, id, tag, notes, method, data ...", scale=3)
-        sort = gr.Dropdown(choices=list(SORTS), value="newest first", label="Sort by", scale=2)
-        refresh = gr.Button("Refresh", scale=1)
+        kind = widget(gr.Dropdown, choices=kind_choices, value="", label="runs.kind", scale=1)
+        status = widget(gr.Dropdown, choices=status_choices, value="", label="runs.status", scale=1)
+        text = widget(gr.Textbox, label="runs.search", placeholder="runs.search_placeholder", scale=3)
+        sort = widget(gr.Dropdown, choices=sort_choices, value="newest first", label="runs.sort", scale=2)
+        refresh = widget(gr.Button, text="runs.refresh", scale=1)
     count = gr.Markdown()
-    table = gr.Dataframe(headers=COLUMNS, label="Runs", interactive=False, max_height=420, wrap=False,
-                         datatype=["str"] * 6 + ["number"] + ["str"] * 5, elem_classes="runs-table",
-                         buttons=["fullscreen", "copy"])
+    table = widget(gr.Dataframe, headers=COLUMNS, label="runs.table", interactive=False, max_height=420, wrap=False,
+                   datatype=["str"] * 6 + ["number"] + ["str"] * 5, elem_classes="runs-table",
+                   buttons=["fullscreen", "copy"])
     with gr.Row():
-        run = gr.Dropdown(choices=run_choices(studio), value=None, label="Open run", scale=4,
-                          info="Click a row in the table, or type a name or id here.")
-        reload_page = gr.Button("Reload page", scale=1)
+        run = widget(gr.Dropdown, choices=run_choices(studio), value=None, label="runs.open", scale=4,
+                     info="runs.open_info")
+        reload_page = widget(gr.Button, text="runs.reload", scale=1)
     page = build_run_page(studio, run, reload_page)
 
     filters = [kind, status, text, sort]
@@ -107,6 +124,7 @@ def build_runs_table_tab(studio: Studio, shown: gr.Tab | None = None) -> RunsTab
                 show_progress="hidden")
     if shown is not None:
         shown.select(refresh_table, [*filters, run], table_outputs, api_visibility="private", show_progress="hidden")
+    after_switch(refresh_table, [*filters, run], table_outputs)
     for event in page.changed:
         event.then(refresh_table, [*filters, run], table_outputs, api_visibility="private", show_progress="hidden")
 

@@ -9,7 +9,8 @@ import gradio as gr
 import pandas as pd
 
 from ..studio import Studio
-from .errors import user_errors
+from .errors import ui_error, user_errors
+from .i18n import t, translate_columns, widget
 from .plots import confusion_figure, probabilities_figure, topk_figure
 
 
@@ -28,26 +29,26 @@ def classifier_choices(studio: Studio) -> list[tuple[str, str]]:
 
 
 def build_try_tab(studio: Studio) -> TryTab:
-    gr.Markdown("### Fill-mask")
+    widget(gr.Markdown, text="try.fill_title")
     choices = model_choices(studio)
     with gr.Row():
-        model = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, label="Model (completed run)",
-                            allow_custom_value=True, scale=4)
-        refresh = gr.Button("Refresh list", scale=1)
-    text = gr.Textbox(label="Text with one or more [MASK] tokens", value="She was the [MASK] of the family.")
-    top_k = gr.Slider(1, 20, value=5, step=1, label="Top k")
-    run = gr.Button("Fill mask", variant="primary")
-    chart = gr.Plot(label="First mask")
-    table = gr.Dataframe(label="Predictions", interactive=False)
+        model = widget(gr.Dropdown, choices=choices, value=choices[0][1] if choices else None, label="try.model",
+                       allow_custom_value=True, scale=4)
+        refresh = widget(gr.Button, text="monitor.refresh", scale=1)
+    text = widget(gr.Textbox, label="try.masked_text", value="She was the [MASK] of the family.")
+    top_k = widget(gr.Slider, minimum=1, maximum=20, value=5, step=1, label="try.top_k")
+    run = widget(gr.Button, text="try.fill", variant="primary")
+    chart = widget(gr.Plot, label="try.first_mask")
+    table = widget(gr.Dataframe, label="try.predictions", interactive=False)
 
     @user_errors
     def on_fill(model_id, masked_text, k):
         if not model_id:
-            raise gr.Error("choose a model: complete a pretraining run first")
+            raise ui_error("error.choose_model")
         answers = studio.fill_mask(model_id, masked_text, int(k))
         rows = [{"mask": i + 1, "token": a["token"], "probability": round(a["score"], 4), "sequence": a["sequence"]}
                 for i, per_mask in enumerate(answers) for a in per_mask]
-        return topk_figure(answers[0], "mask 1"), pd.DataFrame(rows)
+        return topk_figure(answers[0], t("try.mask_title", number=1)), translate_columns(pd.DataFrame(rows))
 
     run.click(on_fill, [model, text, top_k], [chart, table], api_visibility="private")
     text.submit(on_fill, [model, text, top_k], [chart, table], api_visibility="private")
@@ -57,48 +58,47 @@ def build_try_tab(studio: Studio) -> TryTab:
 
 
 def build_classification_playground(studio: Studio) -> gr.Dropdown:
-    gr.Markdown("### Classify")
+    widget(gr.Markdown, text="try.classify_title")
     choices = classifier_choices(studio)
-    classifier = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, allow_custom_value=True,
-                             label="Classifier (fine-tuning run)")
+    classifier = widget(gr.Dropdown, choices=choices, value=choices[0][1] if choices else None,
+                        allow_custom_value=True, label="try.classifier")
     with gr.Row():
-        text = gr.Textbox(label="Text", lines=2, scale=3)
-        pair = gr.Textbox(label="Second text (sentence-pair models only)", lines=2, scale=2)
-    classify = gr.Button("Classify", variant="primary")
-    probabilities = gr.Plot(label="Label probabilities")
+        text = widget(gr.Textbox, label="try.text", lines=2, scale=3)
+        pair = widget(gr.Textbox, label="try.pair", lines=2, scale=2)
+    classify = widget(gr.Button, text="try.classify", variant="primary")
+    probabilities = widget(gr.Plot, label="try.probabilities")
 
     @user_errors
     def on_classify(model_id, value, second):
         if not model_id:
-            raise gr.Error("choose a classifier: complete a fine-tuning run first")
+            raise ui_error("error.choose_classifier")
         result = studio.classify(model_id, value, second or None)
         return probabilities_figure(result["scores"])
 
     classify.click(on_classify, [classifier, text, pair], probabilities, api_visibility="private")
     text.submit(on_classify, [classifier, text, pair], probabilities, api_visibility="private")
 
-    gr.Markdown("#### Predict a file\nA `.csv`/`.tsv`/`.jsonl`/`.txt` file of texts; with a label column "
-                "the accuracy, confusion matrix and misclassified rows are shown too.")
+    widget(gr.Markdown, text="try.predict_intro")
     with gr.Row():
-        upload = gr.File(label="File of texts")
-        text_column = gr.Textbox(label="Text column", placeholder="text")
-        label_column = gr.Textbox(label="Label column (optional)", placeholder="label")
-    predict = gr.Button("Predict file")
-    download = gr.File(label="Predictions (CSV)")
+        upload = widget(gr.File, label="try.file")
+        text_column = widget(gr.Textbox, label="dataset.text_column", placeholder="text")
+        label_column = widget(gr.Textbox, label="try.label_column", placeholder="label")
+    predict = widget(gr.Button, text="try.predict")
+    download = widget(gr.File, label="try.download")
     summary = gr.Markdown()
-    matrix = gr.Plot(label="Confusion matrix")
-    wrong = gr.Dataframe(label="Misclassified rows", wrap=True, interactive=False)
+    matrix = widget(gr.Plot, label="monitor.confusion")
+    wrong = widget(gr.Dataframe, label="try.misclassified", wrap=True, interactive=False)
 
     @user_errors
     def on_predict(model_id, path, column, label):
         if not model_id:
-            raise gr.Error("choose a classifier first")
+            raise ui_error("error.choose_classifier_first")
         result = studio.predict_file(model_id, path, column or None, label or None)
         metrics = result["metrics"]
         if metrics is None:
-            return result["file"], f"Predicted {result['rows']:,} rows.", None, None
-        text_summary = (f"Predicted {result['rows']:,} rows: accuracy **{metrics['accuracy']:.4f}**, "
-                        f"macro-F1 **{metrics['f1']:.4f}**, {len(result['misclassified']):,} misclassified shown.")
+            return result["file"], t("try.predicted", rows=f"{result['rows']:,}"), None, None
+        text_summary = t("try.predicted_scored", rows=f"{result['rows']:,}", accuracy=f"{metrics['accuracy']:.4f}",
+                         f1=f"{metrics['f1']:.4f}", wrong=f"{len(result['misclassified']):,}")
         return (result["file"], text_summary, confusion_figure(metrics["confusion_matrix"], metrics["labels"]),
                 pd.DataFrame(result["misclassified"]))
 

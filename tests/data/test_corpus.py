@@ -14,10 +14,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pretrain_studio.data.corpus import CorpusError, CorpusStats, ingest_corpus, load_corpus, preview_rows
-
 from conftest import DATA  # noqa: E402  (the shared real-data folder)
+
+from pretrain_studio.data.chinese import count_words
+from pretrain_studio.data.corpus import (
+    CorpusError,
+    CorpusStats,
+    ingest_corpus,
+    load_corpus,
+    preview_rows,
+)
 
 WIKI = DATA / "wikitext2_raw" / "wiki.test.raw"
 CHESTERTON = DATA / "gutenberg_nltk" / "chesterton-ball.txt"
@@ -74,7 +80,7 @@ def test_wikitext_lines_mode_strips_crlf_and_keeps_every_line(tmp_path):
     assert stats.encodings == {"wiki.txt": "utf-8"}
     assert stats.files == ["wiki.txt"]
     assert stats.characters == sum(len(d) for d in expected)
-    assert stats.words == sum(len(d.split()) for d in expected)
+    assert stats.words == sum(count_words(d)[0] for d in expected)  # a CJK character is a word (line 16: 杜甫)
     assert preview_rows(tmp_path / "corpus", 5) == expected[:5]
     assert preview_rows(tmp_path / "corpus", 10_000) == expected
 

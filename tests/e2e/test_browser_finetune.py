@@ -322,7 +322,7 @@ def walk_through(page, app_server, wikitext_slice, tmp_path) -> None:
     download = listed.get_by_role("link")
     response = page.request.get(download.get_attribute("href"))
     assert response.ok, response.status
-    predicted = list(csv.DictReader(io.StringIO(response.text())))
+    predicted = list(csv.DictReader(io.StringIO(response.body().decode("utf-8-sig"))))  # a BOM, for Excel
     assert [(r["text"], r["label"]) for r in predicted] == rows
     assert {"predicted", "confidence", "p_0", "p_1"} <= set(predicted[0])
     saved = list((app_server.workspace / "predictions").glob("six_reviews-*.csv"))
