@@ -176,10 +176,11 @@ class FinetuneDesk:
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
-    """The predictions CSV, in UTF-8 with a byte-order mark: Excel reads a CSV without one in the system's
-    legacy code page, which turns Chinese (or any non-Latin) texts and labels into mojibake. Python's csv with
-    encoding="utf-8-sig", pandas and this studio's own readers all skip the mark."""
-    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+    """The predictions CSV, in plain UTF-8. Not with a byte-order mark, although Excel wants one to show
+    Chinese without an import step: scripts that read this file through the API with Python's csv module
+    would find the mark glued to the first column's name (it broke tests/e2e/test_finetune_api.py), and
+    the file's format is part of the API's contract."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["text"])
         writer.writeheader()
         writer.writerows(rows)

@@ -1,7 +1,7 @@
 """Chinese end to end on real data: a tiny model pretrained on Hongloumeng (红楼梦) fills masks with Chinese
 characters, Chinese whole-word masking masks jieba words whole, a classifier fine-tuned on ChnSentiCorp hotel
-reviews with Chinese label names keeps those names in classify, the predictions CSV (UTF-8 with a BOM, for
-Excel), the run's test metrics, the export and the charts; corpus statistics and the tokenizer report count
+reviews with Chinese label names keeps those names in classify, the predictions CSV (plain UTF-8, the API's
+format), the run's test metrics, the export and the charts; corpus statistics and the tokenizer report count
 Chinese characters as they should."""
 
 import csv
@@ -35,8 +35,10 @@ LABEL_NAMES = {"1": "正面", "0": "负面"}  # positive / negative: Chinese lab
 HLM_RUN = {**TINY_RUN, "vocab_size": 3000, "max_steps": 200, "batch_size": 32, "max_seq_length": 64,
            "learning_rate": 1e-3, "warmup_steps": 20, "eval_steps": 50, "logging_steps": 10, "save_steps": 200,
            "eval_fraction": 0.05, "mask_probability": 0.3}
-FINETUNE_RUN = {"method": "full", "max_steps": 80, "batch_size": 16, "max_seq_length": 96, "learning_rate": 3e-4,
-                "eval_steps": 40, "logging_steps": 10, "seed": 3}
+# Batch 32 for 160 steps: with batch 16 and 80 steps the dev accuracy swung between 0.47 and 0.68 as the
+# base model changed a little (0.755 with these settings).
+FINETUNE_RUN = {"method": "full", "max_steps": 160, "batch_size": 32, "max_seq_length": 96, "learning_rate": 3e-4,
+                "eval_steps": 80, "logging_steps": 10, "seed": 3}
 
 
 def is_cjk(token: str) -> bool:
@@ -294,18 +296,18 @@ def test_fine_tuned_on_chnsenticorp_it_classifies_chinese_reviews_with_chinese_l
     assert status["info"]["score_split"] == "validation" and metrics["examples"] == 200
     assert sorted(metrics["labels"]) == sorted(LABEL_NAMES.values())
     assert np.asarray(metrics["confusion_matrix"]).sum() == 200
-    assert metrics["accuracy"] > 0.6  # above the majority class's 0.5 (0.675 measured)
+    assert metrics["accuracy"] > 0.6  # above the majority class's 0.5 (0.755 measured)
 
     result = studio.classify(status["run_id"], "房间很干净，服务也很热情，早餐丰富，下次还会再来。")
     # Only the names are asserted: this tiny model scores the review 0.51 正面, too close to call.
     assert set(result["scores"]) == set(LABEL_NAMES.values()) and result["label"] in LABEL_NAMES.values()
     assert result["scores"][result["label"]] == max(result["scores"].values())
 
-    # The predictions CSV: UTF-8 with a byte-order mark (Excel), Chinese texts and labels intact.
+    # The predictions CSV: plain UTF-8 (the API's format), Chinese texts and labels intact.
     predicted = studio.predict_file(status["run_id"], dev, "review", "label")
     raw = open(predicted["file"], "rb").read()
-    assert raw.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert not raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
     with open(dev, encoding="utf-8", newline="") as fh:
         gold = list(csv.DictReader(fh))
     assert [(r["review"], r["label"]) for r in gold] == [(r["text"], r["label"]) for r in rows]
