@@ -65,7 +65,7 @@ def prepared(work: Path):
 
     cfg = PretrainConfig(max_seq_length=MAX_SEQ_LENGTH)
     corpus = load_corpus(work / "corpus")
-    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed, work / "run" / "data")
+    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed)
     return split, split_fingerprint(corpus, cfg.eval_fraction, cfg.seed), cfg
 
 

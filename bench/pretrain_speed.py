@@ -211,7 +211,7 @@ def main() -> None:
     results["ours"], ours_model, tokenizer, studio, corpus, run = run_ours(a, tmp)
     # The same documents the run trained on and held out, and its own held-out blocks, masked once.
     docs = load_corpus(studio.registry.get_corpus(corpus["corpus_id"])["path"])
-    split = held_out_split(docs, run["config"]["eval_fraction"], 0, tmp / "split")
+    split = held_out_split(docs, run["config"]["eval_fraction"], 0)
     fingerprint = split_fingerprint(docs, run["config"]["eval_fraction"], 0)
     train_blocks, eval_blocks, _ = packed_blocks(split, fingerprint, tokenizer, a.seq_len, studio.workspace.cache_dir)
     # Measured, not assumed: the share of pad ids in the blocks our run trained on.

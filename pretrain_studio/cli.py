@@ -206,7 +206,7 @@ def run_config(studio, args) -> int:
     except ConfigError as exc:
         raise StudioError(str(exc)) from None
     if args.print_torchrun or cfg.node_rank > 0:
-        from .training.launcher import finish_launch, launch_environment, run_launch, torchrun_command
+        from .training.launcher import Launch, launch_environment, torchrun_command
 
         config_path = Path(args.config)
         if cfg.world_size() == 1:
@@ -218,10 +218,8 @@ def run_config(studio, args) -> int:
         # Machine N > 0: its processes join machine 0's launch, which records the run.
         print(f"machine {cfg.node_rank} of {cfg.nodes}: {cfg.devices} process(es) joining {cfg.rdzv_endpoint}")
         log = studio.workspace.root / f"torchrun-node{cfg.node_rank}.log"
-        process = run_launch(torchrun_command(cfg, studio.workspace.root, config_path=config_path),
-                             launch_environment(cfg), log, echo=True)
-        code = process.wait()
-        finish_launch(process)
+        code = Launch.start(torchrun_command(cfg, studio.workspace.root, config_path=config_path),
+                            launch_environment(cfg), log, echo=True).finish()
         print(f"machine {cfg.node_rank}: {'done' if code == 0 else f'torchrun ended with exit code {code}'}")
         return 0 if code == 0 else 1
     return train_foreground(studio, cfg.to_dict())

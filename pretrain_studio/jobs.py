@@ -45,16 +45,16 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
     registry = workspace.registry
     run_id = run["id"]
     run_dir = workspace.run_dir(run_id)
-    if launches_torchrun(run) and not distributed.is_distributed():
-        from .training.launcher import supervise
-
-        return supervise(workspace, run, show_progress=show_progress)
     run_dir.mkdir(parents=True, exist_ok=True)
     main = distributed.is_main()
     reporter = distributed.reporter_for_rank(registry, run_id, run_dir)
     cfg = None
     try:
         cfg = config_from_dict(run["config"]).validate()
+        if cfg.world_size() > 1 and not distributed.is_distributed():  # the ranks it starts come back here
+            from .training.launcher import supervise
+
+            return supervise(workspace, run, cfg, show_progress=show_progress)
         base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
         # Training modules are imported here so that merely listing runs (CLI `runs`, the UI) stays light.
         if cfg.kind == "finetune":
@@ -105,11 +105,6 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
         status = "failed"
     return status
 
-
-def launches_torchrun(run: dict) -> bool:
-    """Whether the run's config asks for more than one training process."""
-    config = run.get("config") or {}
-    return int(config.get("devices", 1) or 1) * int(config.get("nodes", 1) or 1) > 1
 
 
 def resolve_model_dir(workspace: Workspace, model: str):

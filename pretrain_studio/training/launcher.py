@@ -25,9 +25,11 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from ..config import JobConfig, config_from_dict
+from ..config import JobConfig
 from ..registry import CANCEL
 from .distributed import RANK_FOLDER, read_rank_files
 from .reporting import RunReporter
@@ -98,30 +100,38 @@ def _pump(stream, sinks) -> None:
             sink.flush()
 
 
-def run_launch(command: list[str], env: dict, log_path: Path, echo: bool) -> subprocess.Popen:
-    """Start torchrun with its output going to `log_path` (and to this console when `echo`)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                               preexec_fn=_die_with_parent)
-    log = log_path.open("ab")
-    sinks = [log] + ([sys.stdout.buffer] if echo else [])
-    pump = threading.Thread(target=_pump, args=(process.stdout, sinks), daemon=True)
-    pump.start()
-    process.pump, process.log = pump, log  # closed by finish_launch
-    return process
+@dataclass
+class Launch:
+    """A running torchrun child, and the thread copying its output to the launch log."""
+
+    process: subprocess.Popen
+    pump: threading.Thread
+    log: BinaryIO
+
+    @classmethod
+    def start(cls, command: list[str], env: dict, log_path: Path, echo: bool) -> "Launch":
+        """Start torchrun with its output going to `log_path` (and to this console when `echo`)."""
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                   preexec_fn=_die_with_parent)
+        log = log_path.open("ab")
+        sinks = [log] + ([sys.stdout.buffer] if echo else [])
+        pump = threading.Thread(target=_pump, args=(process.stdout, sinks), daemon=True)
+        pump.start()
+        return cls(process, pump, log)
+
+    def finish(self) -> int:
+        """Wait for torchrun to exit and its output to be written; its exit code."""
+        code = self.process.wait()
+        self.pump.join(timeout=10)
+        self.log.close()
+        return code
 
 
-def finish_launch(process: subprocess.Popen) -> None:
-    process.pump.join(timeout=10)
-    process.log.close()
-
-
-def supervise(workspace, run: dict, show_progress: bool = False) -> str:
-    """Train a claimed multi-process run through torchrun; return its final status."""
+def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False) -> str:
+    """Train a claimed multi-process run (its validated `cfg`) through torchrun; return its final status."""
     registry = workspace.registry
     run_id = run["id"]
     run_dir = workspace.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = config_from_dict(run["config"])
     for old in (run_dir / RANK_FOLDER).glob("rank-*.*"):  # a resumed run's earlier launch
         old.unlink()
     reporter = RunReporter(registry, run_id, run_dir / "train.log")
@@ -131,28 +141,35 @@ def supervise(workspace, run: dict, show_progress: bool = False) -> str:
     reporter.log("command: " + shlex.join(command))
     registry.update_run(run_id, info={"world_size": cfg.world_size(), "effective_batch_size":
                                       cfg.effective_batch_size(), "launcher": "torchrun"})
-    process = run_launch(command, launch_environment(cfg), run_dir / LAUNCH_LOG, echo=show_progress)
-    registry.update_run(run_id, info={"launcher_pid": process.pid})
+    launch = Launch.start(command, launch_environment(cfg), run_dir / LAUNCH_LOG, echo=show_progress)
+    registry.update_run(run_id, info={"launcher_pid": launch.process.pid})
     cancel_seen = None
     while True:
         try:
-            code = process.wait(timeout=1.0)
+            launch.process.wait(timeout=1.0)  # returns as soon as torchrun exits
             break
         except subprocess.TimeoutExpired:
             if registry.stop_requested(run_id) == CANCEL:
                 cancel_seen = cancel_seen or time.monotonic()
                 if time.monotonic() - cancel_seen > CANCEL_GRACE:
-                    process.terminate()
-    finish_launch(process)
+                    launch.process.terminate()
+    code = launch.finish()
+    status = record_outcome(registry, run_id, run_dir, code, cancelled=cancel_seen is not None)
+    # Written last: from here on the run's status and error are final (rank 0 may have written them first).
+    registry.update_run(run_id, info={"launcher_exit_code": code})
+    return status
+
+
+def record_outcome(registry, run_id: str, run_dir: Path, code: int, cancelled: bool) -> str:
+    """The run's final status once torchrun has exited, recorded unless rank 0 already said it all."""
     now = registry.get_run(run_id)
     if code == 0 and now["status"] not in ("running", "queued"):
         return now["status"]
-    if cancel_seen is not None:  # ended by force after a Cancel: what the user asked for
+    if cancelled:  # ended by force after a Cancel: what the user asked for
         registry.update_run(run_id, status="cancelled", finished_at=time.time(), stop_requested=0)
         return "cancelled"
-    rank_zero_said = now["status"] == "failed"
     message = failure_message(code, run_dir)
-    if rank_zero_said and message is None:
+    if now["status"] == "failed" and message is None:
         return "failed"  # rank 0 failed first and recorded its own message and log lines
     registry.update_run(run_id, status="failed", finished_at=time.time(),
                         error=(message or f"torchrun ended with exit code {code}") + "\n--- last launch lines ---\n"

@@ -58,7 +58,7 @@ def cache_key(*parts) -> str:
 MAX_SPLIT_RUNS = 2000  # the corpus is cut into at most this many runs of consecutive documents for the split
 
 
-def held_out_split(corpus: datasets.Dataset, eval_fraction: float, seed: int, work_dir: Path) -> datasets.DatasetDict:
+def held_out_split(corpus: datasets.Dataset, eval_fraction: float, seed: int) -> datasets.DatasetDict:
     """Training and held-out documents. The split is by document, before packing, so that no held-out text
     leaks into a training block.
 
@@ -67,8 +67,7 @@ def held_out_split(corpus: datasets.Dataset, eval_fraction: float, seed: int, wo
     Both sides are slices of the memory-mapped corpus joined in order, with no index mapping: datasets'
     `train_test_split` holds a permutation of every document and copies of it, about 60 bytes a document
     (440 MB for 7.4 million; bench/ingest_tokenise.py), where this holds a few bytes a run. Held-out runs
-    also keep neighbouring paragraphs of one text together on the held-out side. (`work_dir` is no longer
-    written to; it stays for callers.)"""
+    also keep neighbouring paragraphs of one text together on the held-out side."""
     n = len(corpus)
     if n < 2:
         raise ValueError("the corpus needs at least 2 documents to hold some out for evaluation")
@@ -201,8 +200,8 @@ def word_pack_function(tokenizer: PreTrainedTokenizerBase, body: int, cls_id: in
 
 
 def text_bytes(docs: datasets.Dataset) -> int:
-    """About how many bytes of text `docs` holds, from the Arrow buffers' sizes (no text is read). A split
-    selects rows of the corpus through an indices mapping; its share of the corpus's bytes is its share of rows."""
+    """About how many bytes of text `docs` holds, from the Arrow buffers' sizes (no text is read). Under an
+    indices mapping (a `select` of scattered rows) the table is the whole corpus's: its share is its share of rows."""
     table = docs.data  # the whole table under any indices mapping
     return table.nbytes * len(docs) // max(table.num_rows, 1)
 

@@ -163,7 +163,7 @@ def prepare_data(cfg: PretrainConfig, run_dir: Path, reporter: RunReporter, corp
     the tokenizer (the base model's, the run's own when resuming, or WordPiece trained on the corpus) and
     the documents packed into full blocks of max_seq_length tokens (see mlm_data.py)."""
     corpus = load_corpus(corpus_path)
-    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed, run_dir / "data")
+    split = held_out_split(corpus, cfg.eval_fraction, cfg.seed)
     data_fingerprint = split_fingerprint(corpus, cfg.eval_fraction, cfg.seed)
     reporter.log(f"corpus: {len(split['train'])} training documents, {len(split['test'])} held out")
 

@@ -71,14 +71,14 @@ LOSS_POINTS_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def page():
-    """One Chromium page for the module (1300x1000), closed at the end."""
+def chromium_page(**context_options):
+    """A generator for a module-scoped page fixture: one Chromium page (`context_options` as for
+    `browser.new_context`), page errors collected in `page.js_errors`, closed at the end."""
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $CHROMIUM)")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        context = browser.new_context(**context_options)
         context.set_default_timeout(UI_TIMEOUT_MS)
         expect.set_options(timeout=UI_TIMEOUT_MS)  # Gradio answers slowly while a run trains on a 2-core machine
         page = context.new_page()
@@ -88,6 +88,12 @@ def page():
         expect.set_options(timeout=5_000)  # Playwright's default, for any other module
         context.close()
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page():
+    """One Chromium page for the module (1300x1000), closed at the end."""
+    yield from chromium_page(viewport={"width": 1300, "height": 1000})
 
 
 def open_app(page, url: str) -> None:

@@ -15,12 +15,10 @@ Pretrain tab at 1400x900, for the READMEs); normal runs write nothing into the r
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 from conftest import REPO
-from test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, expect, sync_api  # skips without playwright
+from test_browser import chromium_page, expect  # skips without playwright
 
 pytestmark = pytest.mark.e2e
 
@@ -30,17 +28,7 @@ SCREENSHOTS = {"en": REPO / "assets" / "screenshot-en.png", "zh": REPO / "assets
 @pytest.fixture(scope="module")
 def page():
     """A Chromium page of the screenshots' size (1400x900) in an English-language browser."""
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $CHROMIUM)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        expect.set_options(timeout=UI_TIMEOUT_MS)
-        yield context.new_page()
-        expect.set_options(timeout=5_000)
-        context.close()
-        browser.close()
+    yield from chromium_page(viewport={"width": 1400, "height": 900}, locale="en-US")
 
 
 def tab(page, name: str, selected: bool | None = None):

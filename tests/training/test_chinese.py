@@ -85,7 +85,7 @@ def hlm_corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hlm")
     stats = ingest_corpus([hongloumeng_slice(folder / "hlm.txt")], folder / "corpus")
     corpus = load_corpus(folder / "corpus")
-    split = held_out_split(corpus, 0.1, 1, folder / "split")
+    split = held_out_split(corpus, 0.1, 1)
     tokenizer = train_tokenizer(iter_text_batches(split["train"]), 3000)
     return stats, corpus, split, split_fingerprint(corpus, 0.1, 1), tokenizer
 

@@ -28,9 +28,11 @@ def finished(studio, run_id):
 
 
 def launch_over(studio, run_id):
-    """The run has ended and torchrun and both ranks have exited (the status may change once more when the
-    launcher reads why a rank failed, so tests wait for the processes too)."""
+    """The run has ended, torchrun and both ranks have exited, and the launcher has recorded the outcome (the
+    status may change once more when it reads why a rank failed: rank 0 may record its own error first)."""
     status = finished(studio, run_id)
+    if status and "launcher_exit_code" not in status["info"]:
+        return None
     pids = [r["pid"] for r in rank_records(studio, run_id)] + [status["info"].get("launcher_pid")] if status else []
     return status if status and not any(pid and psutil.pid_exists(pid) and not zombie(pid) for pid in pids) else None
 
@@ -40,6 +42,13 @@ def zombie(pid):
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def start_long_run(studio, corpus_id) -> str:
+    """A 2-process run that would go on for 100,000 steps, once it has trained a few."""
+    run_id = studio.start_pretraining({**TINY_RUN, **TWO_PROCESSES, **LONG, "corpus_id": corpus_id})["run_id"]
+    wait_for(lambda: studio.run_status(run_id)["step"] >= 3, timeout=300, message="a few steps")
+    return run_id
 
 
 def rank_records(studio, run_id):
@@ -123,9 +132,7 @@ def test_two_process_lora_finetuning_completes(setup, pretrained, tmp_path):
 
 def test_stop_ends_every_process_after_a_checkpoint(setup):
     studio, corpus_id, _ = setup
-    run = studio.start_pretraining({**TINY_RUN, **TWO_PROCESSES, **LONG, "corpus_id": corpus_id})
-    run_id = run["run_id"]
-    wait_for(lambda: studio.run_status(run_id)["step"] >= 3, timeout=300, message="a few steps")
+    run_id = start_long_run(studio, corpus_id)
     pids = [r["pid"] for r in rank_records(studio, run_id)]
     assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
     studio.stop_run(run_id)
@@ -138,9 +145,7 @@ def test_stop_ends_every_process_after_a_checkpoint(setup):
 
 def test_cancel_ends_every_process_and_keeps_nothing(setup):
     studio, corpus_id, _ = setup
-    run = studio.start_pretraining({**TINY_RUN, **TWO_PROCESSES, **LONG, "corpus_id": corpus_id})
-    run_id = run["run_id"]
-    wait_for(lambda: studio.run_status(run_id)["step"] >= 3, timeout=300, message="a few steps")
+    run_id = start_long_run(studio, corpus_id)
     pids = [r["pid"] for r in rank_records(studio, run_id)]
     studio.cancel_run(run_id)
     status = wait_for(lambda: launch_over(studio, run_id), timeout=300, message="both ranks to end")
@@ -151,9 +156,7 @@ def test_cancel_ends_every_process_and_keeps_nothing(setup):
 
 def test_a_killed_rank_fails_the_run_naming_it(setup):
     studio, corpus_id, _ = setup
-    run = studio.start_pretraining({**TINY_RUN, **TWO_PROCESSES, **LONG, "corpus_id": corpus_id})
-    run_id = run["run_id"]
-    wait_for(lambda: studio.run_status(run_id)["step"] >= 3, timeout=300, message="a few steps")
+    run_id = start_long_run(studio, corpus_id)
     rank_1 = next(r for r in rank_records(studio, run_id) if r["rank"] == 1)
     os.kill(rank_1["pid"], signal.SIGKILL)
     status = wait_for(lambda: launch_over(studio, run_id), timeout=300, message="the launch to end")

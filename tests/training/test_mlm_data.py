@@ -60,7 +60,7 @@ def wiki_split(tmp_path_factory):
     folder = tmp_path_factory.mktemp("packing")
     ingest_corpus([WIKITEXT], folder / "corpus")
     corpus = load_corpus(folder / "corpus")
-    split = held_out_split(corpus, 0.05, 1, folder / "split")
+    split = held_out_split(corpus, 0.05, 1)
     fingerprint = split_fingerprint(corpus, 0.05, 1)
     tokenizer = train_tokenizer(iter_text_batches(split["train"]), 2000)
     return split, fingerprint, tokenizer
