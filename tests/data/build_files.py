@@ -1,0 +1,98 @@
+"""Rebuild the small real-text files in tests/data from the team's shared data folder (not needed to run the tests).
+
+The files are committed; this script only documents, and repeats, how they were cut. Every source is in the
+public domain (see tests/data/README.md). Bytes are copied untouched (encodings and line endings included),
+except for the labelled CSVs, which are written as UTF-8 with a `text,label` header.
+
+    python tests/data/build_files.py [SHARED_DATA_FOLDER]   # default: $PRETRAIN_STUDIO_DATA or ../shared/data
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def lines_of(path: Path, start: int, stop: int) -> bytes:
+    return b"".join(path.read_bytes().splitlines(True)[start:stop])
+
+
+def paragraphs(text: str, min_words: int, max_words: int) -> list[str]:
+    """Blank-line separated paragraphs, re-flowed onto one line, of a bounded length."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        words = block.split()
+        if min_words <= len(words) <= max_words and not block.lstrip().startswith("["):
+            out.append(" ".join(words))
+    return out
+
+
+def chunks(words: list[str], size: int) -> list[str]:
+    return [" ".join(words[i:i + size]) for i in range(0, len(words) - size + 1, size)]
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+
+
+def split_rows(per_label: dict[str, list[str]], counts: tuple[int, int, int], seed: int) -> list[list[tuple]]:
+    """train/dev/test rows, `counts` texts per label in each, taken in order from each book (no overlap)."""
+    splits: list[list[tuple]] = [[], [], []]
+    for label, texts in per_label.items():
+        start = 0
+        for split, count in zip(splits, counts):
+            split.extend((text, label) for text in texts[start:start + count])
+            start += count
+        assert start <= len(texts), f"{label}: only {len(texts)} texts for {sum(counts)}"
+    for split in splits:
+        random.Random(seed).shuffle(split)
+    return splits
+
+
+def main(shared: Path) -> None:
+    gutenberg = shared / "gutenberg_nltk"
+    # English raw text: CRLF (as Moby Dick ships in NLTK's copy) and Latin-1 (é in The Ball and the Cross).
+    (HERE / "moby_dick_crlf.txt").write_bytes(lines_of(gutenberg / "melville-moby_dick.txt", 0, 2800))
+    (HERE / "chesterton_latin1.txt").write_bytes(lines_of(gutenberg / "chesterton-ball.txt", 4500, 5300))
+    # Chinese raw text: the first chapters of Hongloumeng (UTF-8, one paragraph per line).
+    (HERE / "hongloumeng_start.txt").write_bytes(lines_of(shared / "hongloumeng" / "hongloumeng.txt", 0, 120))
+
+    # "Who wrote it?": three authors whose styles differ plainly (prose, a play in verse, free verse).
+    english = {
+        "Austen": paragraphs((gutenberg / "austen-sense.txt").read_text(encoding="latin-1"), 25, 80)[200:],
+        "Shakespeare": chunks((gutenberg / "shakespeare-hamlet.txt").read_text(encoding="latin-1").split()[2000:], 40),
+        "Whitman": chunks((gutenberg / "whitman-leaves.txt").read_text(encoding="latin-1").split()[3000:], 40),
+    }
+    train, dev, test = split_rows(english, (80, 20, 20), seed=0)
+    write_csv(HERE / "authors_train.csv", train)
+    write_csv(HERE / "authors_dev.csv", dev)
+    write_csv(HERE / "authors_test.csv", test)
+
+    # "Which novel?": three classics of the Ming and Qing, 60-character windows of their text.
+    def windows(path: Path, skip: int) -> list[str]:
+        text = re.sub(r"\s+", "", path.read_text(encoding="utf-8-sig"))[skip:]
+        return [text[i:i + 60] for i in range(0, 60 * 80, 60)]
+
+    chinese = {
+        "红楼梦": windows(shared / "hongloumeng" / "hongloumeng.txt", 200_000),
+        "西游记": windows(shared / "pretrain_zh" / "西游记.txt", 200_000),
+        "三国演义": windows(shared / "pretrain_zh" / "三国演义.txt", 200_000),
+    }
+    train, dev, test = split_rows(chinese, (50, 15, 15), seed=0)
+    write_csv(HERE / "novels_zh_train.csv", train)
+    write_csv(HERE / "novels_zh_dev.csv", dev)
+    write_csv(HERE / "novels_zh_test.csv", test)
+
+
+if __name__ == "__main__":
+    default = os.environ.get("PRETRAIN_STUDIO_DATA") or HERE.parents[2] / "shared" / "data"
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else default))
