@@ -1,4 +1,4 @@
-"""Habit 1 of DESIGN.md: the engine never imports Gradio (checked in a fresh interpreter)."""
+"""Habit 1 of docs/DESIGN.md: the engine never imports Gradio (checked in a fresh interpreter)."""
 
 import subprocess
 import sys

@@ -98,6 +98,9 @@ def launch_options(host: str, port: int, *, allowed_paths: list[str], share: boo
         "server_name": host, "server_port": port, "share": bool(share), "auth": auth or None,
         "max_file_size": max_upload_bytes, "allowed_paths": allowed_paths, "prevent_thread_lock": not block,
         "show_error": True, "footer_links": ["api"],
+        # Gradio's banner tells the user to "set `share=True` in `launch()`", which is not how this app is
+        # used; serve() prints its own address line (start_banner) instead.
+        "quiet": True,
         # Every API call without a session (gradio_client's, curl's) opens a new Gradio session holding a copy
         # of every component's state, about 0.6 MB here; Gradio keeps 10,000 by default, so polling clients
         # grew the server by ~200 MB a minute (bench/api_load.py). Browser tabs keep their own session alive.
@@ -116,6 +119,16 @@ def security_notes(host: str, share: bool, logins: list[tuple[str, str]], max_up
         notes.append(f"WARNING: {where} without --auth: anyone who reaches it can train models and read "
                      "local folders; add --auth user:password")
     return notes
+
+
+def start_banner(local_url: str, share_url: str | None) -> list[str]:
+    """The lines that say where the app is, in place of Gradio's banner (quiet=True in launch_options)."""
+    lines = [f"* Running on local URL: {local_url}"]
+    if share_url:
+        lines.append(f"* Running on public URL: {share_url}")
+    else:
+        lines.append("* For a public link, restart with --share (and --auth user:password)")
+    return lines
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, workspace: str | None = None, block: bool = True,
@@ -149,6 +162,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, workspace: str | None = Non
     app.launch(**launch_options(host, port, allowed_paths=[str(f) for f in served], share=share, auth=logins,
                                 max_upload_bytes=max_upload_bytes, block=False))
     add_poll_routes(app.server_app, studio)
+    for line in start_banner(app.local_url, app.share_url):
+        print(line, flush=True)
     if block:
         app.block_thread()
     return app, studio

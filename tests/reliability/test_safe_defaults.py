@@ -86,6 +86,9 @@ def test_no_share_link_even_when_the_environment_asks(default_server, monkeypatc
     # tunnel, saying so in the log.
     log = default_server.log()
     assert "share link" not in log.lower() and "public url" not in log.lower(), log
+    # The app's own address line, not Gradio's advice to edit a launch() call the user never wrote.
+    assert f"Running on local URL: {default_server.url.rstrip('/')}" in log and "restart with --share" in log, log
+    assert "share=True" not in log, log
     monkeypatch.setenv("GRADIO_SHARE", "True")
     options = launch_options("127.0.0.1", 7860, allowed_paths=[])
     assert options["share"] is False
