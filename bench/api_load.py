@@ -34,7 +34,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from endless_run import WIKITEXT, EndlessRun  # noqa: E402
+from endless_run import WIKITEXT, EndlessRun, require_shared_data  # noqa: E402
 
 SETTLE_SECONDS = 3.0
 TOKENS_PER_STEP = 16 * 128  # EndlessRun's batch of packed 128-token blocks
@@ -109,8 +109,10 @@ def main() -> None:
     parser.add_argument("--client", choices=["json", "http", "gradio"], default="json",
                         help="GET on the /studio_api polling routes (default), plain HTTP on Gradio's "
                              "/gradio_api/call route, or gradio_client (~60 ms of client CPU a call)")
-    parser.add_argument("--data", type=Path, default=WIKITEXT)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="corpus file (default: wikitext2_raw/wiki.test.raw in the shared data folder)")
     args = parser.parse_args()
+    args.data = args.data or require_shared_data(*WIKITEXT)
 
     import psutil
 

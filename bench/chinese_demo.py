@@ -3,8 +3,9 @@
     python bench/chinese_demo.py [--hlm-lines 1200] [--pretrain-steps 200] [--finetune-steps 80]
                                  [--base hongloumeng|reviews] [--chinese-whole-word-mask]
 
-Runs the studio's own engine in a temporary workspace (the path the app, API and CLI use), with the very
-slices and settings of tests/training/test_chinese.py unless told otherwise:
+Runs the studio's own engine in a temporary workspace (the path the app, API and CLI use), on the shared data
+folder ($PRETRAIN_STUDIO_DATA or ../shared/data), with the settings tests/training/test_chinese.py had when it
+read these files (it now uses the smaller slices in tests/data) unless told otherwise:
 
 1. pretraining: the tiny preset on the first --hlm-lines lines of ../shared/data/hongloumeng/hongloumeng.txt;
    prints the corpus statistics (CJK share, distinct characters), the tokenizer report, the masked-token
@@ -23,29 +24,57 @@ import argparse
 import csv
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "training"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import wait_for  # noqa: E402
-from test_chinese import (CHNSENTICORP, FINETUNE_RUN, HLM_RUN, chnsenticorp_slices,  # noqa: E402
-                          hongloumeng_slice)
+from bench_support import require_shared_data, wait_for  # noqa: E402
 
-from pretrain_studio.studio import Studio  # noqa: E402
+# The pretraining run: the tiny preset, 200 steps of 32 blocks of 64 tokens, masking rate 0.3.
+HLM_RUN = {"model_size": "tiny", "vocab_size": 3000, "max_steps": 200, "batch_size": 32, "max_seq_length": 64,
+           "learning_rate": 1e-3, "warmup_steps": 20, "eval_steps": 50, "logging_steps": 10, "save_steps": 200,
+           "eval_fraction": 0.05, "mask_probability": 0.3, "seed": 1}
+FINETUNE_RUN = {"method": "full", "max_steps": 160, "batch_size": 32, "max_seq_length": 96, "learning_rate": 3e-4,
+                "eval_steps": 80, "logging_steps": 10, "seed": 3}
+LABEL_NAMES = {"1": "正面", "0": "负面"}  # ChnSentiCorp's labels, renamed: Chinese label names
+
+
+def hongloumeng_slice(path: Path, lines: int = 1200) -> Path:
+    """The first `lines` lines of the novel (one paragraph a line, blank lines between), bytes untouched."""
+    with require_shared_data("hongloumeng", "hongloumeng.txt").open("rb") as src:
+        path.write_bytes(b"".join(src.readline() for _ in range(lines)))
+    return path
+
+
+def chnsenticorp_slices(folder: Path, train_per_label: int = 200, dev_per_label: int = 100) -> list[Path]:
+    """Balanced, deterministic train and dev CSVs (label,review) from ChnSentiCorp, labels 1/0 renamed to
+    正面/负面: the first reviews of each label go to train, the next ones to dev, alternating labels."""
+    with require_shared_data(*CHNSENTICORP).open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["review"].strip()]
+    by_label = {label: [r["review"] for r in rows if r["label"] == label] for label in LABEL_NAMES}
+    paths = []
+    for name, first, count in (("train", 0, train_per_label), ("dev", train_per_label, dev_per_label)):
+        path = folder / f"chnsenticorp_{name}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["label", "review"])
+            for i in range(first, first + count):
+                for label in LABEL_NAMES:
+                    writer.writerow([LABEL_NAMES[label], by_label[label][i]])
+        paths.append(path)
+    return paths
+
+
+CHNSENTICORP = ("chnsenticorp", "ChnSentiCorp_htl_all.csv")
 
 SENTENCES = ["贾宝[MASK]道：“你们不知道。”", "林黛[MASK]听了，便笑道：“我知道了。”", "王熙[MASK]笑道：“老祖宗来了。”",
              "却说宝玉回到房[MASK]，袭人迎了出来。"]
 REVIEW = "房间很干净，服务也很热情，早餐丰富，下次还会再来。"
 
 
-def run_to_end(studio: Studio, run_id: str) -> dict:
+def run_to_end(studio, run_id: str) -> dict:
     status = wait_for(lambda: (s := studio.run_status(run_id))["status"] not in ("queued", "running") and s,
                       timeout=3600, interval=1, message=run_id)
     if status["status"] != "completed":
@@ -55,7 +84,7 @@ def run_to_end(studio: Studio, run_id: str) -> dict:
 
 def reviews_corpus(folder: Path, skip: int) -> Path:
     """ChnSentiCorp reviews other than the fine-tuning slice's (the first `skip` of each label), one a line."""
-    with CHNSENTICORP.open(encoding="utf-8", newline="") as fh:
+    with require_shared_data(*CHNSENTICORP).open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     seen = {"1": 0, "0": 0}
     kept = []
@@ -76,8 +105,12 @@ def main() -> None:
     parser.add_argument("--base", choices=("hongloumeng", "reviews"), default="hongloumeng")
     parser.add_argument("--chinese-whole-word-mask", action="store_true")
     args = parser.parse_args()
+    require_shared_data("hongloumeng", "hongloumeng.txt")
+    require_shared_data(*CHNSENTICORP)
 
     import datasets
+
+    from pretrain_studio.studio import Studio
 
     datasets.disable_progress_bars()
     figures: dict = {}

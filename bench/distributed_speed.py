@@ -19,20 +19,11 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from conftest import DATA, wait_for  # noqa: E402
-
-from pretrain_studio.studio import Studio  # noqa: E402
-
-WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
+from bench_support import WIKITEXT, require_shared_data, wait_for  # noqa: E402
 
 
 def train(studio: Studio, corpus_id: str, preset: str, steps: int, devices: int, device: str) -> dict:
@@ -59,11 +50,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="pairs of runs, in the order 1, N, N, 1, ...")
     parser.add_argument("--device", default="cpu", help="cpu, or auto / cuda for GPUs")
     args = parser.parse_args()
+    wikitext = require_shared_data(*WIKITEXT)
+
+    from pretrain_studio.studio import Studio
 
     root = Path(tempfile.mkdtemp(prefix="bench-distributed-"))
     studio = Studio(root / "workspace")
     try:
-        corpus = studio.upload_corpus([WIKITEXT], "wikitext-2 test")
+        corpus = studio.upload_corpus([wikitext], "wikitext-2 test")
         order = []
         for i in range(args.repeats):
             pair = [1, args.processes]

@@ -13,15 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from conftest import DATA, AppServer, wait_for  # noqa: E402  (the tests' real-app fixture, reused)
-
-from pretrain_studio.registry import Registry  # noqa: E402
-
-WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
+from bench_support import REPO, WIKITEXT, AppServer, require_shared_data, wait_for  # noqa: F401
 
 
 class EndlessRun:
@@ -31,6 +23,8 @@ class EndlessRun:
 
     def __init__(self, data: Path, preset: str, prefix: str, via: str = "app"):
         from gradio_client import Client, handle_file
+
+        from pretrain_studio.registry import Registry
 
         tmp = Path(tempfile.mkdtemp(prefix=prefix))
         corpus = tmp / "corpus.txt"

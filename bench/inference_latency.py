@@ -34,15 +34,32 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench_support import REPO, require_shared_data  # noqa: E402,F401
+
+WIKITEXT = ("wikitext2_raw", "wiki.test.raw")  # in the shared data folder
+SST2 = [("sst2", "stsa.binary.test"), ("sst2", "stsa.binary.dev"), ("sst2", "stsa.binary.train")]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--file-repeats", type=int, default=3, help="timed passes over the file (median)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 keeps torch's default")
+    args = parser.parse_args()
+    require_shared_data(*WIKITEXT), [require_shared_data(*parts) for parts in SST2]
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()  # --help answers here, before torch and transformers are imported
 
 import datasets
 import torch
 import transformers
-from conftest import DATA  # the tests' real-data folder
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
 from pretrain_studio import inference
@@ -51,19 +68,17 @@ from pretrain_studio.data.tokenizer import train_tokenizer
 from pretrain_studio.model_store import save_classifier
 from pretrain_studio.studio import Studio
 
-WIKITEXT = DATA / "wikitext2_raw" / "wiki.test.raw"
-SST2 = [DATA / "sst2" / "stsa.binary.test", DATA / "sst2" / "stsa.binary.dev", DATA / "sst2" / "stsa.binary.train"]
 GOAL_MS = 20.0
 
 
 def wikitext_lines() -> list[str]:
-    return [line.strip() for line in WIKITEXT.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in require_shared_data(*WIKITEXT).read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.strip().startswith("=")]
 
 
 def sst2_rows(n: int) -> list[tuple[str, str]]:
     rows = []
-    for path in SST2:
+    for path in (require_shared_data(*parts) for parts in SST2):
         for line in path.read_text(encoding="utf-8").splitlines():
             label, _, text = line.partition(" ")
             rows.append((text, label))
@@ -122,14 +137,7 @@ def rows_per_second(calls: dict, rows: int, repeats: int) -> dict:
     return {name: round(rows / statistics.median(values), 1) for name, values in times.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="mini")
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--file-repeats", type=int, default=3, help="timed passes over the file (median)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 keeps torch's default")
-    args = parser.parse_args()
+def main(args: argparse.Namespace) -> None:
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     if args.threads:
@@ -196,4 +204,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

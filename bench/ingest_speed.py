@@ -37,10 +37,9 @@ MB = 1_000_000
 
 def source_lines() -> list[str]:
     """The non-empty lines of WikiText-2 and the Gutenberg books."""
-    sys.path.insert(0, str(REPO / "tests"))
-    # The tests' real-data folder, imported here: the child process needs none of it.
-    from conftest import DATA
+    from pretrain_studio.shared_data import require_shared_data  # the child process needs none of it
 
+    DATA = require_shared_data(what="bench/ingest_speed.py needs")
     lines = []
     for path in [DATA / "wikitext2_raw" / "wiki.test.raw", *sorted((DATA / "gutenberg_nltk").glob("*.txt"))]:
         data = path.read_bytes()

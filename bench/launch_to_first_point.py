@@ -20,15 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import AppServer, wait_for  # noqa: E402
-from e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, LOSS_POINTS_JS  # noqa: E402
-
-from pretrain_studio.registry import Registry  # noqa: E402
+from bench_support import (CHROMIUM, CHROMIUM_ARGS, LOSS_POINTS_JS, PLAYWRIGHT, AppServer,  # noqa: E402
+                           require_module, wait_for)
 
 
 def main() -> None:
@@ -36,8 +31,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model-size", default="tiny")
     args = parser.parse_args()
+    sync_playwright = require_module("playwright.sync_api", PLAYWRIGHT).sync_playwright
 
-    from playwright.sync_api import sync_playwright
+    from pretrain_studio.registry import Registry
 
     times = []
     with sync_playwright() as p:

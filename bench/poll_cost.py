@@ -45,7 +45,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from runs_ui_render import unsynced  # bench/ is on sys.path: it holds this script
 
 LOGGING_STEPS = 10
-STATE = 5  # the poll returns (progress, plot, log tail, results, confusion matrix, state, timer)
+STATE = 6  # the poll returns (progress, plot, log tail, results, confusion matrix, downstream plot, state, timer)
 
 
 class Run:

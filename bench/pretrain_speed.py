@@ -41,16 +41,45 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pretrain_studio.config import MODEL_PRESETS, preset_shape  # noqa: E402
+from pretrain_studio.shared_data import require_shared_data  # noqa: E402
+
+DEFAULT_DATA = ("wikitext2_raw", "wiki.test.raw")  # in the shared data folder
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="mini", choices=list(MODEL_PRESETS))
+    parser.add_argument("--data", nargs="+", type=Path, default=None,
+                        help="corpus files (default: wikitext2_raw/wiki.test.raw in the shared data folder)")
+    parser.add_argument("--txt-mode", default="lines", choices=["lines", "paragraphs"])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--eval-blocks", type=int, default=256)
+    parser.add_argument("--ours", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="extra settings for our run, e.g. precision=fp32 dropout=0.1 (to measure one lever)")
+    parser.add_argument("--levers", action="store_true",
+                        help="also run ours with bf16 and/or dropout 0 switched off, to show what each lever gives")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU")
+    a = parser.parse_args()
+    a.data = a.data or [require_shared_data(*DEFAULT_DATA)]
+    return a
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()  # --help answers here, before torch and transformers are imported
 
 import pyarrow.compute  # noqa: E402
 import torch  # noqa: E402
 from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling,  # noqa: E402
                           Trainer, TrainingArguments)
 
-from conftest import DATA  # noqa: E402  (where the shared datasets are)
-from pretrain_studio.config import MODEL_PRESETS, preset_shape  # noqa: E402
 from pretrain_studio.data.corpus import load_corpus  # noqa: E402
 from pretrain_studio.jobs import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
@@ -58,7 +87,6 @@ from pretrain_studio.training.masking import MaskingCollator  # noqa: E402
 from pretrain_studio.training.mlm_data import held_out_split, packed_blocks, split_fingerprint  # noqa: E402
 from pretrain_studio.training.padding import PaddingMeter  # noqa: E402
 
-DEFAULT_DATA = [DATA / "wikitext2_raw" / "wiki.test.raw"]
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}  # dense, no sparsity
 
 
@@ -187,24 +215,7 @@ def run_ours(a, tmp: Path, studio: Studio | None = None, corpus: dict | None = N
     return figures, model, AutoTokenizer.from_pretrained(model_dir), studio, corpus, run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", default="mini", choices=list(MODEL_PRESETS))
-    parser.add_argument("--data", nargs="+", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--txt-mode", default="lines", choices=["lines", "paragraphs"])
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda:N")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--vocab", type=int, default=8000)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--eval-blocks", type=int, default=256)
-    parser.add_argument("--ours", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="extra settings for our run, e.g. precision=fp32 dropout=0.1 (to measure one lever)")
-    parser.add_argument("--levers", action="store_true",
-                        help="also run ours with bf16 and/or dropout 0 switched off, to show what each lever gives")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU")
-    a = parser.parse_args()
+def main(a: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pretrain-speed-"))
 
     results = {}
@@ -279,4 +290,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

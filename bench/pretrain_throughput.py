@@ -25,16 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import DATA, AppServer, wait_for  # noqa: E402  (the tests' real-app fixture, reused)
+from bench_support import REPO, AppServer, require_shared_data, wait_for  # noqa: E402
 
 from pretrain_studio.registry import Registry  # noqa: E402
 
-DEFAULT_DATA = DATA / "wikitext2_raw" / "wiki.test.raw"
+DEFAULT_DATA = ("wikitext2_raw", "wiki.test.raw")  # in the shared data folder
 SETTLE_SECONDS = 5.0
 
 
@@ -83,9 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "mini"])
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="corpus file (default: wikitext2_raw/wiki.test.raw in the shared data folder)")
     parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args()
+    args.data = args.data or require_shared_data(*DEFAULT_DATA)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     data = tmp / "corpus.txt"

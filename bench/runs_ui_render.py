@@ -32,7 +32,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 STATUSES = ["completed"] * 14 + ["stopped", "failed", "cancelled", "interrupted"]
@@ -146,9 +145,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
 
-    from conftest import AppServer
-    from e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
-    from playwright.sync_api import expect, sync_playwright
+    from bench_support import CHROMIUM, CHROMIUM_ARGS, PLAYWRIGHT, AppServer, require_module
+
+    sync_api = require_module("playwright.sync_api", PLAYWRIGHT)
+    expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="runs-ui-bench-")) / "workspace"
     began = time.time()
@@ -222,8 +222,10 @@ def time_compare(page, long_ids: list[str]) -> tuple[float, float]:
     """Seconds from choosing the last of the long runs to the chart drawn with all of them, and from
     ticking "Log scale" to the chart drawn again. (Refresh with nothing new changes no data, and Gradio then
     leaves the figure as it is, so a redraw is timed through the log-scale switch.)"""
-    from e2e.test_browser import combobox
     from playwright.sync_api import expect
+
+    def combobox(page, label: str):  # the visible dropdown with this label (as in tests/e2e/test_browser.py)
+        return page.get_by_role("combobox", name=label, exact=True).filter(visible=True)
 
     page.get_by_role("tab", name="Compare", exact=True).click()
     metric = combobox(page, "Metric")

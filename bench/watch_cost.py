@@ -24,7 +24,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from endless_run import WIKITEXT, EndlessRun  # noqa: E402
+from bench_support import CHROMIUM, require_module  # noqa: E402
+from endless_run import WIKITEXT, EndlessRun, require_shared_data  # noqa: E402
 
 SETTLE_SECONDS = 5.0
 
@@ -53,14 +54,16 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--window", type=float, default=12.0, help="seconds measured per half round")
-    parser.add_argument("--data", type=Path, default=WIKITEXT)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="corpus file (default: wikitext2_raw/wiki.test.raw in the shared data folder)")
     args = parser.parse_args()
+    args.data = args.data or require_shared_data(*WIKITEXT)
 
-    from playwright.sync_api import sync_playwright
+    sync_playwright = require_module("playwright.sync_api", "pip install -r requirements-dev.txt").sync_playwright
 
     run = EndlessRun(args.data, args.preset, prefix="bench-watch-")
     playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
     page = browser.new_page()
     rounds = []
     try:

@@ -21,7 +21,7 @@ import argparse
 import shlex
 import shutil
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from .config import FinetuneConfig, PretrainConfig, field_docs
@@ -46,8 +46,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, cls=PretrainConfig, skip=
                                 help=docs.get(f.name))
         else:
             kind = {"int": int, "float": float}.get(f.type, str)
+            shown = f.default if f.default is not MISSING else f.default_factory()
             parser.add_argument(flag, dest=f.name, type=kind, default=None,
-                                help=f"{docs.get(f.name, '')} (default: {f.default})")
+                                help=f"{docs.get(f.name, '')} (default: {shown})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     studio = Studio(args.workspace, start_worker=False)
     try:
         if args.command == "runs":
+            studio.registry.mark_interrupted()  # runs whose process has gone are shown as interrupted
             print_runs(studio.list_runs({"kind": args.kind, "status": args.status, "text": args.text}))
             return 0
         if args.command == "resume":
@@ -230,7 +232,9 @@ def resume_foreground(studio, run_id: str, overrides: dict) -> int:
     from .jobs import execute_run
 
     result = studio.resume_run(run_id, overrides)
-    claimed = studio.registry.claim_next_queued_id(run_id)
+    from .run_owner import this_process
+
+    claimed = studio.registry.claim_next_queued_id(run_id, this_process("cli"))
     if claimed is None:
         print(f"error: run {run_id} was taken by another worker", file=sys.stderr)
         return 2

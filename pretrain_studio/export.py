@@ -85,6 +85,16 @@ def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: di
                   "runs load with `AutoModelForSequenceClassification.from_pretrained(\"model\")`; peft runs with "
                   "`PeftModel.from_pretrained(base, \"model\")` on the base model"
                   + ("; `merged/` is a plain transformers model with the adapter merged in." if merged else ".")]
+        if config.get("pooling") == "mean":
+            lines += ["", "This classifier is mean-pooled (`\"pooling\": \"mean\"` in `studio_model.json`): its pooler "
+                      "reads the average of the last hidden states over the real tokens, not the `[CLS]` state. "
+                      "Without Pretrain Studio, compute that mean yourself and apply the pooler and the head:", "",
+                      "```python", "batch = tokenizer(texts, padding=True, return_tensors=\"pt\")",
+                      "out = model.bert(**batch)  # after loading as above (a peft model too)",
+                      "mask = batch[\"attention_mask\"].unsqueeze(-1).float()",
+                      "mean = (out.last_hidden_state * mask).sum(1) / mask.sum(1)",
+                      "logits = model.classifier(model.bert.pooler(mean.unsqueeze(1)))  # the pooler reads position 0",
+                      "```"]
     lines += ["", "## Reproduce", "", "```bash", command, "```", "", "## Library versions", ""]
     lines += [f"- {name} {version}" for name, version in library_versions().items()]
     return "\n".join(lines) + "\n"
@@ -94,11 +104,16 @@ def merge_adapter(model_folder: Path, out: Path) -> None:
     """A LoRA-style adapter merged into its base: a plain transformers folder."""
     from .model_store import load_classifier
 
-    tokenizer, model, _ = load_classifier(model_folder)
+    from .model_store import STUDIO_MODEL_FILE
+
+    tokenizer, model, info = load_classifier(model_folder)
     if not hasattr(model, "merge_and_unload"):
         raise ValueError("only LoRA, AdaLoRA and IA3 runs have an adapter to merge")
     model.merge_and_unload().save_pretrained(out)
     tokenizer.save_pretrained(out)
+    # The merged model is a full one; its pooling must travel with it (a mean-pooled head read from [CLS] is wrong).
+    (out / STUDIO_MODEL_FILE).write_text(json.dumps({**info, "method": "full", "base_model": str(out.name)},
+                                                    indent=2) + "\n", encoding="utf-8")
 
 
 def export_run(run: dict, run_dir: Path, out_dir: Path, *, data: dict | None, metrics: list[dict], finals: dict,

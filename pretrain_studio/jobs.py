@@ -6,7 +6,9 @@ device, trains it, and records how it ended; a failing run is marked `failed`
 with a plain message (training/failures.py: diverged, out of memory, disk
 full) and its last log lines, and the worker goes on with the next one.
 Because the queue is the registry, a closed browser tab changes nothing, and
-after a crash `recover()` marks runs that were `running` as `interrupted`.
+after a crash `recover()` marks runs that were `running` as `interrupted` once the process that trained
+them has gone (run_owner.py: a CLI command training in a terminal on the same workspace keeps its run
+`running`); a watcher thread repeats that check every `run_owner.WATCH_SECONDS` while the app runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+from . import run_owner
 from .config import config_from_dict
 from .workspace import Workspace
 
@@ -40,6 +43,14 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
     """Train one claimed run to its end and record the outcome. Returns the final status.
     A run for several processes is handed to torchrun (training/launcher.py), whose ranks come back here;
     inside such a launch only rank 0 records anything in the registry (training/distributed.py)."""
+    owner = run.get("owner")
+    if run_owner.is_me(owner):  # the claiming process (not a torchrun rank of it): it beats while it trains
+        with run_owner.Heartbeat(workspace.registry, run["id"], owner):
+            return _execute_run(workspace, run, show_progress)
+    return _execute_run(workspace, run, show_progress)
+
+
+def _execute_run(workspace: Workspace, run: dict, show_progress: bool) -> str:
     from .training import distributed
 
     registry = workspace.registry
@@ -73,8 +84,15 @@ def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) ->
             if not Path(corpus["path"]).is_dir():
                 raise ValueError(f"the files of corpus {corpus['name']!r} are missing ({corpus['path']}); "
                                  "upload it again")
+            downstream = []
+            for dataset_id in cfg.downstream_datasets:
+                dataset = registry.get_dataset(dataset_id)
+                if dataset is None or not Path(dataset["path"]).is_dir():
+                    raise ValueError(f"downstream dataset {dataset_id!r} is missing; upload it again or drop it "
+                                     "from downstream_datasets")
+                downstream.append((dataset_id, dataset["path"]))
             result = run_pretraining(cfg, run_dir, reporter, corpus["path"], base_dir, show_progress=show_progress,
-                                     cache_dir=workspace.cache_dir)
+                                     cache_dir=workspace.cache_dir, downstream=downstream)
         status = result["status"]
         if not main:
             return status  # rank 0 records how the run ended
@@ -139,15 +157,28 @@ class JobRunner:
         self._wake: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self.owner = run_owner.this_process("app")  # what this process records on the runs it trains
+        self._watcher: threading.Thread | None = None
 
     def recover(self) -> list[str]:
-        """Call once at start-up, before any worker runs."""
+        """Call once at start-up, before any worker runs: runs whose owner has gone become `interrupted`."""
         return self.workspace.registry.mark_interrupted()
 
     def start(self) -> None:
-        """Start workers for every device that has queued runs (e.g. left from before a restart)."""
+        """Start workers for every device that has queued runs (e.g. left from before a restart), and the
+        watcher that marks runs `interrupted` when their owner (a CLI command, say) goes away later."""
         for device in self.workspace.registry.queued_devices():
             self.wake(device)
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="owner-watcher", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._closing.wait(run_owner.WATCH_SECONDS):
+            try:
+                self.workspace.registry.mark_interrupted()
+            except Exception:  # a locked or vanished registry: try again at the next round
+                pass
 
     def wake(self, device: str) -> None:
         with self._lock:
@@ -167,12 +198,12 @@ class JobRunner:
             event.set()
         # An idle worker leaves at once; waiting for it keeps it from touching a workspace being deleted.
         # (A training worker finishes its run: the short timeout does not wait for that.)
-        for worker in self._workers.values():
+        for worker in [*self._workers.values(), *([self._watcher] if self._watcher else [])]:
             worker.join(timeout=2.0)
 
     def _work(self, device: str) -> None:
         while not self._closing.is_set():
-            run = self.workspace.registry.claim_next_queued(device)
+            run = self.workspace.registry.claim_next_queued(device, self.owner)
             if run is None:
                 # Idle: sleep until woken, re-checking now and then in case a run was queued by another process.
                 self._wake[device].wait(timeout=5.0)

@@ -1,7 +1,8 @@
 """Saving and loading fine-tuned classifiers, whatever the method.
 
 A fine-tuning run's `model/` folder is one of three standard layouts, plus a
-small `studio_model.json` naming the method, the base model and the labels:
+small `studio_model.json` naming the method, the base model, the labels and the pooling
+(`mean`: the classifier reads the mean of the token states; see pooling.py):
 
     full, top_layers   a complete Hugging Face model (config.json + model.safetensors) and tokenizer
     lora, adalora, ia3 a peft adapter (adapter_config.json + adapter_model.safetensors, with the pooler
@@ -10,7 +11,8 @@ small `studio_model.json` naming the method, the base model and the labels:
 
 Plain `transformers` + `peft` load the first two without this package:
 `AutoModelForSequenceClassification.from_pretrained(base, num_labels=..., id2label=...)` then
-`PeftModel.from_pretrained(model, folder)`.
+`PeftModel.from_pretrained(model, folder)`. A mean-pooled classifier loaded that way reads [CLS] instead of
+the mean, so its pooler must be fed the mean of the token states (the exported model card shows the lines).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from .pooling import apply_pooling
+
 STUDIO_MODEL_FILE = "studio_model.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
 def save_classifier(model, tokenizer, folder: str | Path, *, method: str, base_model: str, id2label: dict,
-                    adapter_size: int | None = None) -> int:
+                    adapter_size: int | None = None, pooling: str = "cls") -> int:
     """Save the trained classifier in its method's layout; return the artefact's size in bytes (tokenizer excluded)."""
     from .training.bottleneck import save_bottleneck
 
@@ -44,6 +48,7 @@ def save_classifier(model, tokenizer, folder: str | Path, *, method: str, base_m
     (folder / STUDIO_MODEL_FILE).write_text(json.dumps({
         "task": "text-classification", "method": method, "base_model": str(base_model),
         "id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}, "num_labels": len(labels),
+        "pooling": pooling,
     }, indent=2) + "\n", encoding="utf-8")
     return artefact_bytes(folder)
 
@@ -124,14 +129,15 @@ def load_classifier(folder: str | Path, device: str = "cpu"):
     id2label = {int(k): v for k, v in info["id2label"].items()}
     label2id = {v: k for k, v in id2label.items()}
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    pooling = info.get("pooling", "cls")  # folders saved before the setting existed pool [CLS]
     if info["method"] == "adapter":
-        model = load_bottleneck(folder, device=device)
+        model = apply_pooling(load_bottleneck(folder, device=device), pooling)
     elif (folder / "adapter_config.json").exists():
         base = AutoModelForSequenceClassification.from_pretrained(
             info["base_model"], num_labels=len(id2label), id2label=id2label, label2id=label2id)
-        model = PeftModel.from_pretrained(base, folder)
+        model = PeftModel.from_pretrained(apply_pooling(base, pooling), folder)  # pooler first: peft wraps it
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        model = apply_pooling(AutoModelForSequenceClassification.from_pretrained(folder), pooling)
     return tokenizer, model.to(device).eval(), info
 
 

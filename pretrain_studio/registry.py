@@ -15,6 +15,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import run_owner
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS corpora (
     id TEXT PRIMARY KEY,
@@ -55,7 +57,9 @@ CREATE TABLE IF NOT EXISTS runs (
     info_json TEXT NOT NULL DEFAULT '{}',
     tags_json TEXT NOT NULL DEFAULT '[]',
     notes TEXT NOT NULL DEFAULT '',
-    queue_pos REAL
+    queue_pos REAL,
+    owner_json TEXT,
+    heartbeat_at REAL
 );
 CREATE TABLE IF NOT EXISTS metrics (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,8 +74,11 @@ CREATE INDEX IF NOT EXISTS metrics_by_name ON metrics(run_id, name, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
 CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
 """
+# One point per step of each metric of a run. Made by _migrate (not SCHEMA): a registry from an older version
+# may hold duplicates (a resumed run recorded its first steps twice), which must go before the index can exist.
+ONE_POINT_PER_STEP = "CREATE UNIQUE INDEX IF NOT EXISTS metrics_one_per_step ON metrics(run_id, name, step)"
 
-# Run states (DESIGN.md): queued -> running -> completed | stopped | failed | interrupted | cancelled.
+# Run states (docs/DESIGN.md): queued -> running -> completed | stopped | failed | interrupted | cancelled.
 # What a running run was asked to do (runs.stop_requested): end and keep a checkpoint, or end and discard.
 STOP, CANCEL = 1, 2
 ACTIVE_STATES = ("queued", "running")
@@ -92,6 +99,7 @@ class Registry:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             _add_missing_columns(db)
+            _migrate(db)
 
     @contextmanager
     def _connect(self):
@@ -155,13 +163,17 @@ class Registry:
 
     def create_run(self, run_id: str, *, name: str, kind: str, config: dict, corpus_id: str | None,
                    parent_id: str | None, device: str, max_steps: int, status: str = "queued",
-                   dataset_id: str | None = None) -> dict:
+                   dataset_id: str | None = None, owner: dict | None = None) -> dict:
+        """`owner` (run_owner.this_process()): the process that trains a run created `running`."""
+        now = time.time()
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, name, kind, status, config_json, corpus_id, dataset_id, parent_id, device,"
-                " created_at, started_at, max_steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, started_at, max_steps, owner_json, heartbeat_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, name, kind, status, json.dumps(config), corpus_id, dataset_id, parent_id, device,
-                 time.time(), time.time() if status == "running" else None, max_steps),
+                 now, now if status == "running" else None, max_steps, run_owner.encode(owner),
+                 now if owner else None),
             )
         return self.get_run(run_id)
 
@@ -191,8 +203,10 @@ class Registry:
                 merged = {**json.loads(row["info_json"]), **info} if row else info
                 db.execute("UPDATE runs SET info_json = ? WHERE id = ?", (json.dumps(merged), run_id))
 
-    def claim_next_queued(self, device: str) -> dict | None:
-        """Atomically move the oldest queued run for `device` to running and return it."""
+    def claim_next_queued(self, device: str, owner: dict | None = None) -> dict | None:
+        """Atomically move the oldest queued run for `device` to running, owned by `owner` (default: this
+        process, run_owner.py), and return it."""
+        owner = owner or run_owner.this_process("app")
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # no other worker may claim between SELECT and UPDATE
             row = db.execute(
@@ -202,16 +216,22 @@ class Registry:
             ).fetchone()
             if row is None:
                 return None
+            now = time.time()
             db.execute("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), error = NULL,"
-                       " finished_at = NULL, stop_requested = 0 WHERE id = ?", (time.time(), row["id"]))
+                       " finished_at = NULL, stop_requested = 0, owner_json = ?, heartbeat_at = ? WHERE id = ?",
+                       (now, run_owner.encode(owner), now, row["id"]))
         return self.get_run(row["id"])
 
-    def claim_next_queued_id(self, run_id: str) -> dict | None:
-        """Atomically move one given queued run to running (the CLI's `resume` trains it itself)."""
+    def claim_next_queued_id(self, run_id: str, owner: dict | None = None) -> dict | None:
+        """Atomically move one given queued run to running (the CLI's `resume` trains it itself), owned by
+        `owner` (default: this process)."""
+        owner = owner or run_owner.this_process("cli")
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             changed = db.execute("UPDATE runs SET status = 'running', error = NULL, finished_at = NULL,"
-                                 " stop_requested = 0 WHERE id = ? AND status = 'queued'", (run_id,)).rowcount
+                                 " stop_requested = 0, owner_json = ?, heartbeat_at = ?"
+                                 " WHERE id = ? AND status = 'queued'",
+                                 (run_owner.encode(owner), time.time(), run_id)).rowcount
         return self.get_run(run_id) if changed else None
 
     def queued_devices(self) -> list[str]:
@@ -219,17 +239,57 @@ class Registry:
             rows = db.execute("SELECT DISTINCT device FROM runs WHERE status = 'queued'").fetchall()
         return [r["device"] for r in rows]
 
-    def mark_interrupted(self) -> list[str]:
-        """At start-up: runs left `running` by a process that died become `interrupted`."""
+    def mark_interrupted(self, run_ids: list[str] | None = None, alive=None) -> list[str]:
+        """Runs left `running` by an owner that has gone (run_owner.py) become `interrupted`; runs whose owner
+        still lives (a CLI command training in a terminal, another app) stay `running`. All running runs, or
+        only `run_ids`. `alive(owner, heartbeat_at, run_id)` decides (default: run_owner.owner_alive)."""
+        alive = alive or run_owner.owner_alive
+        where, args = "", ()
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            where, args = f" AND id IN ({','.join('?' * len(run_ids))})", tuple(run_ids)
+        gone = []
         with self._connect() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
-            db.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?,"
-                " error = 'the app stopped while this run was training; resume it from its last checkpoint'"
-                " WHERE status = 'running'",
-                (time.time(),),
-            )
-        return ids
+            db.execute("BEGIN IMMEDIATE")  # nobody claims, beats or finishes a run between the look and the mark
+            rows = db.execute(f"SELECT id, owner_json, heartbeat_at FROM runs WHERE status = 'running'{where}",
+                              args).fetchall()
+            now = time.time()
+            for row in rows:
+                owner = run_owner.decode(row["owner_json"])
+                if alive(owner, row["heartbeat_at"], row["id"]):
+                    continue
+                who = "the app" if owner is None else run_owner.describe(owner)  # None: a row of an older version
+                db.execute("UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? WHERE id = ?",
+                           (now, f"{who} stopped while this run was training; resume it from its last checkpoint",
+                            row["id"]))
+                gone.append(row["id"])
+        return gone
+
+    def heartbeat(self, run_id: str, owner: dict) -> bool:
+        """The owner says it still trains the run (run_owner.Heartbeat); False when it is no longer the owner."""
+        with self._connect() as db:
+            return db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND owner_json = ?",
+                              (time.time(), run_id, run_owner.encode(owner))).rowcount > 0
+
+    def reset_for_resume(self, run_id: str, keep_through_step: int | None, resumable: tuple[str, ...],
+                         **values) -> bool:
+        """Queue a run again to continue after step `keep_through_step` (its newest complete checkpoint; None:
+        it starts over). In one transaction: the metric rows after that step (all of them when None) are
+        dropped, so the resumed run never records a second point for a step, and the run becomes `queued`
+        (with `values` set) if it is still one of `resumable`. False (and nothing changed) otherwise."""
+        values = {**values, "status": "queued", "error": None, "finished_at": None, "stop_requested": 0,
+                  "queue_pos": None, "owner_json": None, "heartbeat_at": None, "step": keep_through_step or 0}
+        columns = ", ".join(f"{k} = ?" for k in values)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            changed = db.execute(f"UPDATE runs SET {columns} WHERE id = ? AND status IN"
+                                 f" ({','.join('?' * len(resumable))})",
+                                 (*values.values(), run_id, *resumable)).rowcount
+            if changed:
+                db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?",
+                           (run_id, -1 if keep_through_step is None else keep_through_step))
+        return bool(changed)
 
     def request_stop(self, run_id: str, mode: int = STOP) -> None:
         self.update_run(run_id, stop_requested=mode)
@@ -266,17 +326,20 @@ class Registry:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     def delete_metrics_after(self, run_id: str, step: int) -> int:
-        """On resume from a checkpoint at `step`: the steps after it will be trained again, so their rows go."""
+        """On resume from a checkpoint at `step`: the steps after it will be trained again, so their rows go
+        (step -1: all of them, for a run that starts over)."""
         with self._connect() as db:
             return db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step)).rowcount
 
     # --- metrics --------------------------------------------------------------
 
     def add_metrics(self, run_id: str, step: int, values: dict[str, float]) -> None:
+        """Record values at `step`. A metric already recorded at that step is replaced (the newer row, with a
+        new id, so pollers see it): the registry never holds two points for one step of one metric."""
         now = time.time()
         with self._connect() as db:
             db.executemany(
-                "INSERT INTO metrics (run_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO metrics (run_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, step, name, float(value), now) for name, value in values.items()],
             )
             db.execute("UPDATE runs SET step = MAX(step, ?) WHERE id = ?", (step, run_id))
@@ -312,9 +375,19 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Workspaces made by an older version lack newer columns; add them in place (data is kept)."""
     present = {r["name"] for r in db.execute("PRAGMA table_info(runs)").fetchall()}
     for column, declaration in (("dataset_id", "TEXT"), ("tags_json", "TEXT NOT NULL DEFAULT '[]'"),
-                                ("notes", "TEXT NOT NULL DEFAULT ''"), ("queue_pos", "REAL")):
+                                ("notes", "TEXT NOT NULL DEFAULT ''"), ("queue_pos", "REAL"),
+                                ("owner_json", "TEXT"), ("heartbeat_at", "REAL")):
         if column not in present:
             db.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Constraints newer than a workspace: duplicate metric points (the same step of the same metric of one
+    run, left by a resume of an older version) are reduced to the newest, then the unique index is made."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'metrics_one_per_step'").fetchone():
+        return
+    db.execute("DELETE FROM metrics WHERE id NOT IN (SELECT MAX(id) FROM metrics GROUP BY run_id, name, step)")
+    db.execute(ONE_POINT_PER_STEP)
 
 
 def _dataset_dict(row: sqlite3.Row) -> dict:
@@ -335,4 +408,5 @@ def _run_dict(row: sqlite3.Row) -> dict:
     data["config"] = json.loads(data.pop("config_json"))
     data["info"] = json.loads(data.pop("info_json"))
     data["tags"] = json.loads(data.pop("tags_json"))
+    data["owner"] = run_owner.decode(data.pop("owner_json", None))
     return data

@@ -90,6 +90,12 @@ class Studio(RunsDesk, FinetuneDesk):
             raise StudioError(str(exc)) from None
         if check_data and self.registry.get_corpus(cfg.corpus_id) is None:
             raise StudioError(f"corpus_id: corpus {cfg.corpus_id!r} does not exist")
+        for dataset_id in cfg.downstream_datasets:
+            dataset = self.registry.get_dataset(dataset_id)
+            if dataset is None:
+                raise StudioError(f"downstream_datasets: dataset {dataset_id!r} does not exist")
+            if "validation" not in dataset["stats"].get("splits", {}):
+                raise StudioError(f"downstream_datasets: dataset {dataset_id!r} has no validation split to score on")
         self._check_model_and_device(cfg)
         return cfg
 
@@ -131,18 +137,20 @@ class Studio(RunsDesk, FinetuneDesk):
         self.wake_worker(self.registry.get_run(run_id)["device"])
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
 
-    def create_foreground_run(self, values: dict) -> str:
-        """For the CLI: a run recorded in the registry but trained by the caller, not the worker."""
+    def create_foreground_run(self, values: dict, role: str = "cli") -> str:
+        """For the CLI: a run recorded in the registry but trained by the caller, not the worker. The calling
+        process is recorded as its owner (run_owner.py), so an app started meanwhile leaves it running."""
         cfg = self.finetune_config(values) if values.get("kind") == "finetune" else self.pretrain_config(values)
+        from .run_owner import this_process
         from .training.hardware import resolve_device
 
-        return self._create_run(cfg, resolve_device(cfg.device), status="running")
+        return self._create_run(cfg, resolve_device(cfg.device), status="running", owner=this_process(role))
 
     def wake_worker(self, device: str) -> None:
         if self.worker_enabled:
             self.runner.wake(device)
 
-    def _create_run(self, cfg, device: str, status: str = "queued") -> str:
+    def _create_run(self, cfg, device: str, status: str = "queued", owner: dict | None = None) -> str:
         run_id = new_id("run")
         run_dir = self.workspace.run_dir(run_id)
         run_dir.mkdir(parents=True)
@@ -155,7 +163,8 @@ class Studio(RunsDesk, FinetuneDesk):
         parent = cfg.base_model if cfg.base_model and self.registry.get_run(cfg.base_model) else None
         self.registry.create_run(run_id, name=name, kind=cfg.kind, config=cfg.to_dict(),
                                  corpus_id=getattr(cfg, "corpus_id", None), dataset_id=getattr(cfg, "dataset_id", None),
-                                 parent_id=parent, device=device, max_steps=cfg.max_steps, status=status)
+                                 parent_id=parent, device=device, max_steps=cfg.max_steps, status=status,
+                                 owner=owner)
         return run_id
 
     def tokenizer_report(self, values: dict) -> dict:
@@ -186,6 +195,7 @@ class Studio(RunsDesk, FinetuneDesk):
     def run_status(self, run_id: str) -> dict:
         run = self._run(run_id)
         return {**run_summary(run), "config": run["config"], "info": run["info"],
+                "owner": run["owner"] if run["status"] == "running" else None,
                 "test_metrics": run["info"].get("test_metrics"), "baselines": run["info"].get("baselines"),
                 "log_tail": read_log_tail(self.workspace.run_dir(run_id) / "train.log"),
                 "cli_command": cli_command(self.workspace.run_dir(run_id) / "config.json")}
@@ -198,8 +208,9 @@ class Studio(RunsDesk, FinetuneDesk):
         return rows
 
     def stop_run(self, run_id: str) -> dict:
-        """Running: save a checkpoint and end as `stopped`. Queued: leave the queue as `stopped`."""
-        run = self._run(run_id)
+        """Running: save a checkpoint and end as `stopped` (its owner, the app's worker or a CLI command, polls
+        for the request at every step). Queued: leave the queue as `stopped`."""
+        run = self._settled(run_id)
         if run["status"] == "running":
             self.registry.request_stop(run_id)
         elif run["status"] == "queued":

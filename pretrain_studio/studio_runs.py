@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 
+from . import run_owner
 from .config import ConfigError, config_from_dict
 from .registry import CANCEL, new_id
 from .studio_finetune import StudioError
@@ -44,7 +45,9 @@ class RunsDesk:
                        base_model=config.get("base_model") or (config.get("model_size") and
                                                                f"scratch ({config['model_size']})"),
                        data=sources.get(run["corpus_id"] or run.get("dataset_id"), ""),
-                       tags=run["tags"], notes=run["notes"], best_metric=best_metric(run, finals.get(run["id"], {})))
+                       tags=run["tags"], notes=run["notes"], best_metric=best_metric(run, finals.get(run["id"], {})),
+                       # What the run's scores mean (training/verdict.py, training/downstream.py), for the table.
+                       verdict=run["info"].get("verdict"), downstream=run["info"].get("downstream"))
             if _matches(row, filters):
                 out.append(row)
         return out
@@ -116,7 +119,7 @@ class RunsDesk:
 
     def cancel_run(self, run_id: str) -> dict:
         """Running: end at once and keep no checkpoint (`cancelled`). Queued: leave the queue as `cancelled`."""
-        run = self._run(run_id)
+        run = self._settled(run_id)
         if run["status"] == "running":
             self.registry.request_stop(run_id, CANCEL)
         elif run["status"] == "queued":
@@ -125,12 +128,27 @@ class RunsDesk:
             raise StudioError(f"run {run_id} is {run['status']}, not running or queued")
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
 
+    def _settled(self, run_id: str) -> dict:
+        """The run, after checking that a `running` one still has its owner (else it is now `interrupted`)."""
+        run = self._run(run_id)
+        if run["status"] == "running" and self.registry.mark_interrupted([run_id]):
+            run = self._run(run_id)
+        return run
+
+    def _refuse_while_owned(self, run: dict, action: str) -> None:
+        if run["status"] == "running":
+            raise StudioError(f"run {run['id']} is running in {run_owner.describe(run['owner'])}: {action} is "
+                              "refused while that process trains it; stop it first (Stop works from here too)")
+
     def resume_run(self, run_id: str, overrides: dict | None = None) -> dict:
         """Queue a stopped, interrupted or failed run again; it continues from its newest complete checkpoint
-        (or starts over when it has none). overrides may raise max_steps or num_epochs."""
-        from .training.checkpoints import newest_complete_checkpoint
+        (or starts over when it has none). overrides may raise max_steps or num_epochs. The run's metric rows
+        after that checkpoint (all of them when there is none) are dropped as it is queued, so its curves
+        never hold a step twice."""
+        from .training.checkpoints import checkpoint_step, newest_complete_checkpoint
 
-        run = self._run(run_id)
+        run = self._settled(run_id)
+        self._refuse_while_owned(run, "resuming it")
         if run["status"] not in RESUMABLE:
             raise StudioError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
         overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
@@ -143,21 +161,23 @@ class RunsDesk:
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
         checkpoint = newest_complete_checkpoint(self.workspace.run_dir(run_id) / "checkpoints")
-        done = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+        done = checkpoint_step(checkpoint) if checkpoint else 0
         if cfg.max_steps and cfg.max_steps <= done:
             raise StudioError(f"max_steps: the run already trained {done} steps; raise max_steps above that "
                               "to train further")
         cfg.save(self.workspace.run_dir(run_id) / "config.json")
-        self.registry.update_run(run_id, status="queued", config_json=json.dumps(cfg.to_dict()),
-                                 max_steps=cfg.max_steps, error=None, finished_at=None, stop_requested=0,
-                                 queue_pos=None)
+        if not self.registry.reset_for_resume(run_id, done if checkpoint else None, RESUMABLE,
+                                              config_json=json.dumps(cfg.to_dict()), max_steps=cfg.max_steps):
+            now = self._run(run_id)  # resumed or started by someone else in the meantime
+            raise StudioError(f"run {run_id} is {now['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
         self.wake_worker(run["device"])
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"],
                 "from_checkpoint": checkpoint.name if checkpoint else None}
 
     def delete_run(self, run_id: str, force: bool = False) -> dict:
         """Delete a run's rows and files. Refuses a running run, and (unless force) one that others build on."""
-        run = self._run(run_id)
+        run = self._settled(run_id)
+        self._refuse_while_owned(run, "deleting it")
         if run["status"] in ("running", "queued"):
             raise StudioError(f"run {run_id} is {run['status']}: cancel it before deleting it")
         dependents = self.registry.dependents(run_id)

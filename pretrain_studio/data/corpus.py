@@ -63,6 +63,12 @@ __all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "long_d
 
 TXT_MODES = ("lines", "paragraphs")
 
+# Below this many words, pretraining from scratch on a corpus is unlikely to give an encoder that fine-tunes better
+# than random weights, and the corpus page says so before launch. Where the number comes from
+# (bench/quality_per_hour.py, SST-2 as the downstream task): 1.06M words of Gutenberg did not beat random weights,
+# and neither did 9.2M words seen in a 200 s budget; 5M is a conservative floor, not a guarantee above it.
+SMALL_CORPUS_WORDS = 5_000_000
+
 # Extension (after removing an optional .gz) -> reader kind.
 _FORMATS = {
     ".txt": "txt",

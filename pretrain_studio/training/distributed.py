@@ -136,7 +136,7 @@ class FollowerReporter(RunReporter):
     def progress(self, step: int, max_steps: int | None = None) -> None:
         pass
 
-    def rewind(self, step: int) -> None:
+    def rewind(self, step: int | None) -> None:
         pass
 
     def info(self, **values) -> None:

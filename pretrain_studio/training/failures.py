@@ -61,8 +61,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _diverged(exc: NonFiniteLossError, cfg) -> str:
     rate = ""
-    if cfg is not None:  # fine-tuning's learning_rate 0 means the method's default
-        rate = f" (now {getattr(cfg, 'effective_learning_rate', lambda: cfg.learning_rate)():g})"
+    if cfg is not None:  # fine-tuning's learning_rate 0 means the automatic rate for the method and model width
+        rate = (f" (now {cfg.learning_rate:g})" if cfg.learning_rate else
+                " (now the automatic rate for this method and model size, in the run's log)")
     return (f"{exc}: the training diverged. Nothing from that step was recorded. Lower learning_rate{rate} "
             "or raise warmup_steps, then launch the run again.")
 

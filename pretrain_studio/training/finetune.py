@@ -23,14 +23,17 @@ from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTok
 from ..config import ConfigError, FinetuneConfig
 from ..data.labelled import load_labelled
 from ..model_store import artefact_bytes, is_classifier_folder, load_encoder_weights_source, save_classifier
+from ..pooling import apply_pooling
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .classification_metrics import (accuracy_and_f1, classification_report, linear_probe_baseline,
                                      majority_baseline)
 from .distributed import evaluate_before_training, is_main, main_first, rank_device
 from .hardware import resolve_device, resolve_precision
+from .head_init import init_head_from_probe
 from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters
-from .reporting import RegistryCallback, RunReporter
+from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
+from .verdict import fine_tuning_verdict
 
 
 class AdaLoraBudget(TrainerCallback):
@@ -41,6 +44,23 @@ class AdaLoraBudget(TrainerCallback):
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         self.model.base_model.update_and_allocate(state.global_step)
+
+
+class EarlyStopping(EarlyStoppingCallback):
+    """The Trainer's early stopping, remembering when and why it ended the run (the Trainer only stops): a
+    run that ends before its last step must say so, or it looks like it crashed or was stopped by hand."""
+
+    def __init__(self, patience: int):
+        super().__init__(early_stopping_patience=patience)
+        self.stopped: dict | None = None
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if self.stopped is None and self.early_stopping_patience_counter >= self.early_stopping_patience:
+            self.stopped = {"step": state.global_step, "metric": args.metric_for_best_model,
+                            "patience": self.early_stopping_patience,
+                            "reason": f"{args.metric_for_best_model} did not improve for "
+                                      f"{self.early_stopping_patience} evaluation(s) in a row"}
 
 
 def split_columns(dataset) -> tuple[list[str], list[str] | None, list[int]]:
@@ -65,9 +85,10 @@ def plain_base_folder(base_model_dir: Path, work_dir: Path) -> Path:
 
 
 def build_classifier(cfg: FinetuneConfig, base_model_dir: Path, work_dir: Path, names: list[str],
-                     total_steps: int):
+                     total_steps: int, train=None, reporter: RunReporter | None = None):
     """(tokenizer, model ready to train, parameter counts): a sequence classifier on the base encoder with
-    cfg.method applied. Also used before launch to show trainable and total parameters."""
+    cfg.method applied. Also used before launch to show trainable and total parameters. With the training split
+    `train` and head_init=linear_probe, the head starts from the probe fitted on it (LP-FT)."""
     base = plain_base_folder(Path(base_model_dir), Path(work_dir))
     id2label = dict(enumerate(names))
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -79,6 +100,13 @@ def build_classifier(cfg: FinetuneConfig, base_model_dir: Path, work_dir: Path, 
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and cfg.max_seq_length > limit:
         raise ConfigError("max_seq_length", f"{cfg.max_seq_length} exceeds the model's {limit} positions")
+    model = apply_pooling(model, cfg.pooling)  # before the method wraps the pooler (peft's modules_to_save)
+    if train is not None and cfg.head_init == "linear_probe":
+        texts, pairs, labels = split_columns(train)
+        fitted = init_head_from_probe(model, tokenizer, texts, pairs, labels, cfg.max_seq_length, cfg.seed)
+        if reporter is not None:
+            reporter.log(f"head initialised from a linear probe on the frozen features "
+                         f"(training accuracy {fitted:.3f})")
     model = apply_method(model, cfg, total_steps)
     return tokenizer, model, count_parameters(model)
 
@@ -102,14 +130,20 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     reporter.log(f"dataset: {', '.join(f'{s} {len(d)}' for s, d in data.items())} rows, {len(names)} labels")
 
     # --- tokenizer, model and method (which parameters train) ------------------------------
+    epochs = cfg.effective_epochs(len(data["train"]))  # num_epochs 0: enough passes for a small dataset
     steps_per_epoch = math.ceil(len(data["train"]) / cfg.batch_size)
-    total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_epochs))
+    total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * epochs))
     with main_first():  # a fine-tuned base is merged into work_dir once, by rank 0 in a torchrun launch
-        tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps)
+        tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps,
+                                                    train=data["train"], reporter=reporter)
     base = plain_base_folder(Path(base_model_dir), work_dir)
+    rate = cfg.effective_learning_rate(getattr(model.config, "hidden_size", None))  # 0: by method and base width
     reporter.info(device=device, precision=precision, parameters=counts["total_parameters"], **counts, labels=names,
-                  learning_rate=cfg.effective_learning_rate(), world_size=cfg.world_size(),
+                  learning_rate=rate, num_epochs=None if cfg.max_steps else epochs, world_size=cfg.world_size(),
                   effective_batch_size=cfg.effective_batch_size())
+    reporter.log(f"learning rate {rate:g}{' (auto)' if not cfg.learning_rate else ''}, "
+                 + (f"{cfg.max_steps} steps" if cfg.max_steps else
+                    f"{epochs:g} epochs{' (auto)' if not cfg.num_epochs else ''} ({total_steps} steps)"))
     reporter.log(f"method {cfg.method}: {counts['trainable_parameters']:,} of {counts['total_parameters']:,} "
                  f"parameters train ({counts['trainable_share']:.2%}), on {device}")
 
@@ -125,10 +159,10 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
-        num_train_epochs=cfg.num_epochs,
+        num_train_epochs=epochs,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 64),
-        learning_rate=cfg.effective_learning_rate(),
+        learning_rate=rate,
         lr_scheduler_type=cfg.scheduler,
         warmup_steps=cfg.warmup_steps if cfg.warmup_steps < 1 else int(cfg.warmup_steps),
         weight_decay=cfg.weight_decay,
@@ -168,8 +202,9 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     callback = RegistryCallback(reporter, cfg.effective_batch_size(), throughput_name="examples_per_second",
                                 perplexity=False)
     callbacks = [callback]
-    if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    early_stopping = EarlyStopping(cfg.early_stopping_patience) if cfg.early_stopping_patience else None
+    if early_stopping is not None:
+        callbacks.append(early_stopping)
     if cfg.method == "adalora":
         callbacks.append(AdaLoraBudget(model))
     trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded[eval_split],
@@ -178,12 +213,14 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
                       compute_loss_func=loss_fn)
     if not show_progress:
         trainer.remove_callback(PrinterCallback)
+    keep_tracker_logs_in(trainer, run_dir)
 
     # --- train (the best checkpoint is loaded at the end) --------------------------------
     resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
+    # The steps after the checkpoint (all of them, from step 0, without one) are trained again: their old points
+    # leave the curves, so a step is never recorded twice.
+    reporter.rewind(checkpoint_step(resume_from) if resume_from is not None else None)
     if resume_from is not None:
-        # The steps after the checkpoint are trained again: their old points leave the curves.
-        reporter.rewind(checkpoint_step(resume_from))
         reporter.log(f"resuming from {resume_from.name}")
     else:
         evaluate_before_training(trainer)  # the untrained classifier: the curves' starting point at step 0
@@ -191,6 +228,10 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
         return {"status": "cancelled", "step": trainer.state.global_step}
+    if early_stopping is not None and early_stopping.stopped is not None:
+        stopped = early_stopping.stopped
+        reporter.info(early_stopped=stopped)
+        reporter.log(f"early stopping at step {stopped['step']} of {trainer.state.max_steps}: {stopped['reason']}")
     reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric,
                   padding_share=collator.padding_share)
     reporter.log(f"padding: {collator.padding_share:.1%} of the training batches' positions"
@@ -219,12 +260,20 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if model_dir.exists():
         shutil.rmtree(model_dir)
     save_classifier(trainer.model, tokenizer, model_dir, method=cfg.method, base_model=str(base), id2label=id2label,
-                    adapter_size=cfg.adapter_size)
+                    adapter_size=cfg.adapter_size, pooling=cfg.pooling)
     size = artefact_bytes(model_dir)
     status = "stopped" if callback.stopped_by_user else "completed"
-    reporter.info(test_metrics=test_metrics, baselines=baselines, score_split=score_split, artifact_bytes=size)
+    verdict = fine_tuning_verdict(test_metrics["accuracy"], baselines["majority"]["accuracy"],
+                                  baselines["linear_probe"]["accuracy"], method=cfg.method,
+                                  learning_rate=rate, steps=trainer.state.global_step,
+                                  hidden_size=getattr(model.config, "hidden_size", None), pooling=cfg.pooling,
+                                  head_init=cfg.head_init)
+    reporter.info(test_metrics=test_metrics, baselines=baselines, score_split=score_split, artifact_bytes=size,
+                  verdict=verdict)
     reporter.progress(trainer.state.global_step)
     reporter.log(f"{status} at step {trainer.state.global_step}: {score_split} accuracy {test_metrics['accuracy']:.4f}, "
                  f"macro-F1 {test_metrics['f1']:.4f} (majority {baselines['majority']['accuracy']:.4f}, "
                  f"linear probe {baselines['linear_probe']['accuracy']:.4f}); {size / 1e6:.2f} MB saved")
+    if verdict["advice"]:
+        reporter.log(f"verdict: {verdict['advice']}")
     return {"status": status, "step": trainer.state.global_step, "model_dir": str(model_dir)}

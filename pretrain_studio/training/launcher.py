@@ -7,7 +7,8 @@ and waits for it:
 
 - rank 0 records metrics, progress and the final status in the registry (training/distributed.py);
 - Stop and Cancel reach every rank through rank 0's broadcast at each step; a Cancel that is not obeyed
-  within `CANCEL_GRACE` seconds (a rank stuck in a collective) ends the launch with SIGTERM;
+  within `CANCEL_GRACE` seconds (a rank stuck in a collective) ends the launch with SIGTERM,
+  and with SIGKILL when that is not obeyed either within `KILL_GRACE`;
 - when torchrun exits with an error, the run is marked `failed` with the failing rank and its message (from
   the rank's error file, or torchrun's own report when the rank was killed), and the tail of the launch log;
 - the child gets SIGTERM if the thread that started it dies, so a killed app leaves no orphan training.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -36,6 +38,7 @@ from .reporting import RunReporter
 
 LAUNCH_LOG = "torchrun.log"
 CANCEL_GRACE = 30.0  # seconds a Cancel may take before the launch is ended by force
+KILL_GRACE = 10.0  # seconds torchrun may take to end after that SIGTERM before it is killed (SIGKILL)
 TERMINATED = "stopped by torchrun"  # the start of the message of a rank that torchrun told to end
 
 
@@ -143,7 +146,7 @@ def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False)
                                       cfg.effective_batch_size(), "launcher": "torchrun"})
     launch = Launch.start(command, launch_environment(cfg), run_dir / LAUNCH_LOG, echo=show_progress)
     registry.update_run(run_id, info={"launcher_pid": launch.process.pid})
-    cancel_seen = None
+    cancel_seen = terminated = None
     while True:
         try:
             launch.process.wait(timeout=1.0)  # returns as soon as torchrun exits
@@ -151,8 +154,15 @@ def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False)
         except subprocess.TimeoutExpired:
             if registry.stop_requested(run_id) == CANCEL:
                 cancel_seen = cancel_seen or time.monotonic()
-                if time.monotonic() - cancel_seen > CANCEL_GRACE:
+                if terminated is None and time.monotonic() - cancel_seen > CANCEL_GRACE:
+                    reporter.log(f"cancel not obeyed within {CANCEL_GRACE:g} s: ending the launch (SIGTERM)")
                     launch.process.terminate()
+                    terminated = time.monotonic()
+                elif terminated is not None and time.monotonic() - terminated > KILL_GRACE:
+                    # A launch that ignores SIGTERM too would hold the device's worker for ever.
+                    reporter.log(f"the launch did not end within {KILL_GRACE:g} s of SIGTERM: killing it")
+                    launch.process.kill()
+                    terminated = math.inf  # killed: nothing more to send
     code = launch.finish()
     status = record_outcome(registry, run_id, run_dir, code, cancelled=cancel_seen is not None)
     # Written last: from here on the run's status and error are final (rank 0 may have written them first).

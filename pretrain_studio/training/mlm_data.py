@@ -287,3 +287,28 @@ def load_blocks(folder: Path, names: list[str], features: datasets.Features = BL
     if not parts:  # a split with no documents: `map` wrote no file
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+NO_CONTEXT_MAX_BLOCKS = 20_000  # training blocks counted for the frequencies: a few million tokens is plenty
+
+
+def no_context_loss(train_blocks: datasets.Dataset, masked_eval_blocks: datasets.Dataset,
+                    tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> float:
+    """The MLM loss, in nats, of a model that ignores the context: every masked held-out token predicted from its
+    frequency in the training blocks alone (the unigram cross-entropy, add-one smoothed). An eval loss near this
+    line means the model has learned word frequencies and little else; the distance below it is what it has
+    learned from context. Special tokens are never masked, so they are left out of the counts."""
+    vocab = len(tokenizer)
+    picked = np.arange(len(train_blocks))
+    if len(picked) > NO_CONTEXT_MAX_BLOCKS:
+        picked = np.sort(np.random.default_rng(seed).choice(len(picked), NO_CONTEXT_MAX_BLOCKS, replace=False))
+    counts = np.zeros(vocab, dtype=np.int64)
+    ids = train_blocks.select_columns(["input_ids"]).with_format("numpy")
+    for start in range(0, len(picked), 1000):
+        chunk = np.asarray(ids[picked[start:start + 1000]]["input_ids"])
+        counts += np.bincount(chunk.ravel(), minlength=vocab)[:vocab]
+    counts[[i for i in tokenizer.all_special_ids if i < vocab]] = 0
+    probabilities = (counts + 1) / (counts.sum() + vocab)
+    labels = np.concatenate([np.asarray(row) for row in masked_eval_blocks["labels"]])
+    labels = labels[labels >= 0]
+    return float(-np.log(probabilities[labels]).mean()) if len(labels) else math.nan

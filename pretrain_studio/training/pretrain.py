@@ -24,8 +24,10 @@ from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .distributed import evaluate_before_training, is_main, main_first, rank_device
 from .hardware import resolve_device, resolve_precision
 from .masking import MaskingCollator
-from .mlm_data import corpus_tokenizer, held_out_split, packed_blocks, split_fingerprint
-from .reporting import RegistryCallback, RunReporter
+from .mlm_data import corpus_tokenizer, held_out_split, no_context_loss, packed_blocks, split_fingerprint
+from .downstream import DownstreamCallback, DownstreamTask, check_interval
+from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
+from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed, time_schedule
 from .sparse_head import with_sparse_head
 
 MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
@@ -43,9 +45,10 @@ def set_dropout(model: torch.nn.Module, p: float) -> dict:
 
 def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunReporter, corpus_path: str | Path,
                     base_model_dir: str | Path | None = None, show_progress: bool = False,
-                    cache_dir: str | Path | None = None) -> dict:
+                    cache_dir: str | Path | None = None, downstream: list[tuple[str, str]] = ()) -> dict:
     """Train, save `run_dir/model`, return {"status": "completed" | "stopped", ...}.
-    `cache_dir` (the workspace's cache/) keeps the trained tokenizer and packed blocks for later runs."""
+    `cache_dir` (the workspace's cache/) keeps the trained tokenizer and packed blocks for later runs;
+    `downstream` lists (dataset id, folder) of the labelled datasets checked while training (downstream.py)."""
     run_dir = Path(run_dir)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "data"
     device = rank_device(resolve_device(cfg.device))  # in a torchrun launch: the GPU of this local rank
@@ -78,8 +81,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     reporter.info(parameters=parameters, device=device, precision=precision, world_size=cfg.world_size(),
                   effective_batch_size=cfg.effective_batch_size())
     reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device} in {precision}, "
-                 f"dropout {cfg.dropout:g}" + (f", {cfg.world_size()} processes (effective batch "
-                                               f"{cfg.effective_batch_size()})" if cfg.world_size() > 1 else ""))
+                 f"dropout {cfg.dropout:g}" + effective_batch_note(cfg))
     reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
 
     # The held-out blocks are masked once, with a fixed seed, so that every
@@ -87,11 +89,16 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     collator = MaskingCollator(tokenizer, mlm_probability=cfg.mask_probability,
                                whole_word_mask=cfg.whole_word_mask, seed=cfg.seed)
     eval_blocks = collator.mask_once(eval_blocks, seed=cfg.seed + 1)
+    # The loss of guessing every masked token from its training frequency: the line the eval loss must go below.
+    baseline = no_context_loss(train_blocks, eval_blocks, tokenizer, seed=cfg.seed)
+    reporter.info(no_context_loss=baseline)
+    reporter.log(f"no-context line: {baseline:.3f} nats (each masked held-out token guessed from its training "
+                 "frequency alone)")
     # --- trainer ------------------------------------------------------------------
     tokens_per_step = cfg.effective_batch_size() * cfg.max_seq_length  # all processes together
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else (-1 if cfg.num_epochs else UNBOUNDED_STEPS),
         num_train_epochs=cfg.num_epochs,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 32),
@@ -120,23 +127,44 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         remove_unused_columns=not cfg.chinese_whole_word_mask,
     )
     callback = RegistryCallback(reporter, tokens_per_step)
+    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
+    start_step = checkpoint_step(resume_from) if resume_from is not None else 0
+    callbacks = [callback]
+    budget = None
+    if cfg.time_budget_minutes:
+        budget = TimeBudget(cfg.time_budget_minutes, elapsed=restore_elapsed(resume_from))
+        callbacks.append(budget)
+        reporter.info(time_budget_seconds=budget.budget)
+    checks = None
+    if downstream and is_main():  # rank 0 checks; the other ranks wait for it at the next step's all-reduce
+        tasks = [DownstreamTask(dataset_id, path, tokenizer, cfg.seed) for dataset_id, path in downstream]
+        epoch_steps = math.ceil(cfg.num_epochs * len(train_blocks) / cfg.effective_batch_size())
+        every, every_seconds = check_interval(cfg.downstream_eval_steps, cfg.max_steps or epoch_steps,
+                                              budget.budget if budget else 0.0)
+        checks = DownstreamCallback(tasks, reporter, every, cfg.seed, every_seconds=every_seconds, clock=budget)
+        callbacks.append(checks)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_blocks, eval_dataset=eval_blocks,
-        data_collator=collator, processing_class=tokenizer, callbacks=[callback],
+        data_collator=collator, processing_class=tokenizer, callbacks=callbacks,
         compute_metrics=masked_accuracy, preprocess_logits_for_metrics=argmax_logits,
     )
     if not show_progress:
         trainer.remove_callback(PrinterCallback)  # the registry and train.log carry the numbers
+    keep_tracker_logs_in(trainer, run_dir)
+    if budget is not None:  # the learning rate follows the clock (time_budget.py)
+        trainer.create_optimizer()
+        trainer.lr_scheduler = time_schedule(trainer.optimizer, budget, cfg.warmup_steps)
 
     # --- train, evaluate, save ----------------------------------------------------------
-    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
-    start_step = checkpoint_step(resume_from) if resume_from is not None else 0
+    # The steps after the checkpoint (all of them, from step 0, without one) are trained again: their old points
+    # leave the curves, so a step is never recorded twice.
+    reporter.rewind(start_step if resume_from is not None else None)
     if resume_from is not None:
-        # The steps after the checkpoint are trained again: their old points leave the curves.
-        reporter.rewind(start_step)
         reporter.log(f"resuming from {resume_from.name}")
     else:
         evaluate_before_training(trainer)  # the untrained model's eval loss: the curve's starting point at step 0
+        if checks is not None:
+            checks.check(model, 0)  # "no pretraining": the line the later checks must beat
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     reporter.info(train_seconds=output.metrics.get("train_runtime"),
                   trained_tokens=(trainer.state.global_step - start_step) * tokens_per_step)
@@ -145,6 +173,12 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         return {"status": "cancelled", "step": trainer.state.global_step}
     if not callback.stopped_by_user and trainer.state.global_step % cfg.eval_steps:
         trainer.evaluate()  # a final point, so the eval curve ends where the model ends
+    if checks is not None and not callback.stopped_by_user:
+        checks.check(trainer.model, trainer.state.global_step)  # ... and the downstream curve too
+    if budget is not None:
+        ended = "the time budget" if budget.ended_by_budget else "max_steps / num_epochs (before the time budget)"
+        reporter.info(ended_by=ended, budget_elapsed_seconds=budget.elapsed())
+        reporter.log(f"ended by {ended} after {budget.elapsed():.0f} s of {budget.budget:.0f} s")
     model_dir = run_dir / "model"
     if is_main():  # one process writes the model: the same standard folder as a single-device run
         final = trainer.model.to_standard() if hasattr(trainer.model, "to_standard") else trainer.model
@@ -155,6 +189,15 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     reporter.progress(trainer.state.global_step)
     reporter.log(f"{status} at step {trainer.state.global_step}; model saved to {model_dir}")
     return {"status": status, "step": trainer.state.global_step, "model_dir": str(model_dir)}
+
+
+def effective_batch_note(cfg: PretrainConfig) -> str:
+    """What makes one optimizer step bigger than one batch (processes, accumulated micro-batches), if anything:
+    the learning rate and the step count mean something else then, so the log says it."""
+    parts = [f"{cfg.world_size()} processes"] if cfg.world_size() > 1 else []
+    if cfg.gradient_accumulation_steps > 1:
+        parts.append(f"{cfg.gradient_accumulation_steps} accumulated micro-batches")
+    return f", {' x '.join(parts)} (effective batch {cfg.effective_batch_size()})" if parts else ""
 
 
 def prepare_data(cfg: PretrainConfig, run_dir: Path, reporter: RunReporter, corpus_path, base_model_dir,

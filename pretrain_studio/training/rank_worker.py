@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if run_id is None and distributed.is_main():
         from ..studio import Studio
 
-        run_id = Studio(args.workspace, start_worker=False).create_foreground_run(cfg.to_dict())
+        run_id = Studio(args.workspace, start_worker=False).create_foreground_run(cfg.to_dict(), role="torchrun")
     run_id = distributed.broadcast_object(run_id if distributed.is_main() else None)
     run = workspace.registry.get_run(run_id)
     signal.signal(signal.SIGTERM, _terminated)

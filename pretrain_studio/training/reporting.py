@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 
 from ..registry import CANCEL, STOP
 from .checkpoints import mark_complete, unmark
+from .time_budget import UNBOUNDED_STEPS
 
 # Trainer log keys -> the metric names the registry, API and plots use.
 METRIC_NAMES = {
@@ -61,9 +62,11 @@ class RunReporter:
             values["max_steps"] = max_steps
         self.registry.update_run(self.run_id, **values)
 
-    def rewind(self, step: int) -> None:
-        self.registry.delete_metrics_after(self.run_id, step)
-        self.registry.update_run(self.run_id, step=step)
+    def rewind(self, step: int | None) -> None:
+        """Training (again) from the checkpoint at `step` (None: from scratch): the rows after it go. Resuming
+        already dropped them (Registry.reset_for_resume); this keeps any other way into a run honest too."""
+        self.registry.delete_metrics_after(self.run_id, -1 if step is None else step)
+        self.registry.update_run(self.run_id, step=step or 0)
 
     def info(self, **values) -> None:
         self.registry.update_run(self.run_id, info=values)
@@ -91,8 +94,11 @@ class RegistryCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self._last_log_time = time.time()
         self._last_log_step = state.global_step  # non-zero when resuming
-        self.reporter.progress(state.global_step, state.max_steps)
-        self.reporter.log(f"training started at step {state.global_step} of {state.max_steps}")
+        # A run bounded by its time budget alone has no step count to show (time_budget.UNBOUNDED_STEPS).
+        bounded = state.max_steps < UNBOUNDED_STEPS
+        self.reporter.progress(state.global_step, state.max_steps if bounded else None)
+        self.reporter.log(f"training started at step {state.global_step}"
+                          + (f" of {state.max_steps}" if bounded else " (until the time budget is spent)"))
 
     def on_step_end(self, args, state, control, **kwargs):
         now = time.time()
@@ -159,3 +165,14 @@ class RegistryCallback(TrainerCallback):
             self.reporter.metrics(state.global_step, values)
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
             self.reporter.log(f"step {state.global_step}: {shown}")
+
+
+def keep_tracker_logs_in(trainer, run_dir: Path) -> None:
+    """TensorBoard's event files go under the run's folder. transformers' TensorBoardCallback picks its folder only
+    at train begin; the step-0 evaluation logs before that, and its writer then falls back to ./runs in the current
+    directory (outside the workspace, shared by every run)."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+            callback.logging_dir = str(Path(run_dir) / "tensorboard")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gradio as gr
 
 from ..api import register_api
-from ..config import METHOD_LEARNING_RATES
 from ..studio import Studio
 from .compare_tab import build_compare_tab
 from .corpus_tab import build_corpus_tab, corpus_choices, describe_corpus
@@ -85,18 +84,21 @@ def build_app(studio: Studio) -> gr.Blocks:
                                      pretrain_tab.corpus, api_visibility="private")
 
         def refresh_pretrain():
-            return gr.Dropdown(choices=corpus_choices(studio)), gr.Dropdown(choices=base_model_choices(studio))
+            return (gr.Dropdown(choices=corpus_choices(studio)), gr.Dropdown(choices=base_model_choices(studio)),
+                    gr.Dropdown(choices=dataset_choices(studio)))
 
-        pretrain_page.select(refresh_pretrain, None, [pretrain_tab.corpus, pretrain_tab.inputs["base_model"]],
-                             api_visibility="private")
+        downstream = pretrain_tab.inputs["downstream_datasets"]  # labelled datasets checked while pretraining
+        pretrain_page.select(refresh_pretrain, None, [pretrain_tab.corpus, pretrain_tab.inputs["base_model"],
+                                                      downstream], api_visibility="private")
         for page in (runs_page, live_page):
             page.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, monitor_tab.run,
                         api_visibility="private")
         try_page.select(lambda: (gr.Dropdown(choices=model_choices(studio)),
                                  gr.Dropdown(choices=classifier_choices(studio))),
                         None, [try_tab.model, try_tab.classifier], api_visibility="private")
-        dataset_tab.upload_event.then(lambda: gr.Dropdown(choices=dataset_choices(studio)), None,
-                                      finetune_tab.dataset, api_visibility="private")
+        dataset_tab.upload_event.then(lambda: (gr.Dropdown(choices=dataset_choices(studio)),
+                                               gr.Dropdown(choices=dataset_choices(studio))), None,
+                                      [finetune_tab.dataset, downstream], api_visibility="private")
         finetune_page.select(lambda: (gr.Dropdown(choices=dataset_choices(studio)),
                                       gr.Dropdown(choices=finetune_bases(studio))),
                              None, [finetune_tab.dataset, finetune_tab.base_model], api_visibility="private")
@@ -160,7 +162,8 @@ def clone_into_form(studio: Studio, forms: dict[str, dict], run_id: str | None, 
         raise ui_error("error.choose_run")
     run = studio.run_status(run_id)
     config = {**run["config"], "name": f"{run['name']} (copy)"}
-    choices = {"pretrain": {"corpus_id": corpus_choices(studio), "base_model": base_model_choices(studio)},
+    choices = {"pretrain": {"corpus_id": corpus_choices(studio), "base_model": base_model_choices(studio),
+                            "downstream_datasets": dataset_choices(studio)},
                "finetune": {"dataset_id": dataset_choices(studio), "base_model": finetune_bases(studio)}}
     updates = []
     for kind, inputs in forms.items():
@@ -172,6 +175,7 @@ def clone_into_form(studio: Studio, forms: dict[str, dict], run_id: str | None, 
             else:
                 updates.append(type(component)(value=config[key]))
     method, rate = config.get("method"), config.get("learning_rate")
-    reset = run["kind"] == "finetune" and method != current_method and METHOD_LEARNING_RATES.get(method) != rate
+    # A method change resets the form's rate to 0 (auto, finetune_tab.on_method): a clone's own rate is put back.
+    reset = run["kind"] == "finetune" and method != current_method and bool(rate)
     return [gr.Tabs(selected="pretrain" if run["kind"] == "pretrain" else "finetune"), *updates,
             rate if reset else None]

@@ -47,14 +47,20 @@ def short_label(run: dict) -> str:
     return f"{run['name']} ({run['run_id'][-6:]})"
 
 
-def read_curves(studio: Studio, run_ids: list[str], metric: str) -> tuple[dict, dict]:
-    """{label: [(step, value), ...]} of one metric per run, and {run_id: last metric row id} (for live refresh)."""
+LOSS_METRICS = ("train_loss", "eval_loss")  # drawn with each pretraining run's no-context line
+
+
+def read_curves(studio: Studio, run_ids: list[str], metric: str, lines: dict | None = None) -> tuple[dict, dict]:
+    """{label: [(step, value), ...]} of one metric per run, and {run_id: last metric row id} (for live refresh).
+    `lines`, when given, is filled with {label: no-context loss} of the pretraining runs (for a loss metric)."""
     curves, last_ids = {}, {}
     for run_id in run_ids:
         run = studio.run_status(run_id)
         rows = studio.run_metrics(run_id, 0)
         curves[short_label(run)] = [(r["step"], r["value"]) for r in rows if r["name"] == metric]
         last_ids[run_id] = rows[-1]["id"] if rows else 0
+        if lines is not None and metric in LOSS_METRICS and (run.get("info") or {}).get("no_context_loss") is not None:
+            lines[short_label(run)] = run["info"]["no_context_loss"]
     return curves, last_ids
 
 
@@ -134,8 +140,10 @@ def build_compare_tab(studio: Studio, shown: gr.Tab | None = None) -> CompareTab
     @user_errors
     def draw(run_ids, metric_name, smooth, log_scale):
         run_ids = list(run_ids or [])
-        curves, last_ids = read_curves(studio, run_ids, metric_name or "eval_loss")
-        figure = compare_figure(curves, metric_name or "eval_loss", float(smooth or 0), bool(log_scale))
+        lines: dict[str, float] = {}
+        curves, last_ids = read_curves(studio, run_ids, metric_name or "eval_loss", lines)
+        figure = compare_figure(curves, metric_name or "eval_loss", float(smooth or 0), bool(log_scale),
+                                no_context=lines)
         if len(run_ids) >= 2:
             comparison = studio.compare_runs(run_ids)
             tables = settings_frame(comparison), finals_frame(comparison)

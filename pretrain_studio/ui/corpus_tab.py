@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from ..data.corpus import MAX_DOCUMENT_CHARS
+from ..data.corpus import MAX_DOCUMENT_CHARS, SMALL_CORPUS_WORDS
 from ..studio import Studio
 from .errors import user_errors
 from .i18n import after_switch, t, translate_columns, widget
@@ -31,6 +31,14 @@ def long_documents_note(count: int) -> str:
     return t("corpus.long_note", count=f"{count:,}", limit=f"{MAX_DOCUMENT_CHARS:,}") if count else ""
 
 
+def small_corpus_warning(words: int) -> str:
+    """Before launch: a corpus under SMALL_CORPUS_WORDS is unlikely to pretrain an encoder from scratch that beats
+    random weights downstream (data/corpus.py says where the number comes from); '' for a larger one."""
+    if words >= SMALL_CORPUS_WORDS:
+        return ""
+    return t("corpus.small", words=f"{words:,}", threshold=f"{SMALL_CORPUS_WORDS:,}")
+
+
 def describe_corpus(studio: Studio, corpus_id: str):
     """Markdown summary, histogram and preview table of one corpus."""
     if not corpus_id:
@@ -47,6 +55,9 @@ def describe_corpus(studio: Studio, corpus_id: str):
         summary += "  \n" + t("corpus.characters", cjk=f"{stats['cjk_characters']:,}",
                                share=f"{stats.get('cjk_share', 0):.1%}",
                                distinct=f"{stats.get('distinct_characters', 0):,}")
+    warning = small_corpus_warning(corpus["words"])
+    if warning:
+        summary += "\n\n" + warning
     preview = translate_columns(pd.DataFrame({"first documents": [text[:300] for text in corpus["preview"]]}))
     return summary, length_histogram_figure(stats.get("length_histogram", {})), preview
 

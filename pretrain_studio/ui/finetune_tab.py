@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ..config import (EARLY_STOPPING_METRICS, METHOD_LEARNING_RATES, METHODS, OPTIMIZERS, SCHEDULERS,
+from ..config import (EARLY_STOPPING_METRICS, HEAD_INITS, METHODS, OPTIMIZERS, POOLINGS, SCHEDULERS,
                       FinetuneConfig, field_docs)
 from ..studio import Studio
 from .dataset_tab import dataset_choices
@@ -74,17 +74,22 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
     inputs["method"] = widget(gr.Radio, choices=method_choices, value=defaults.method, label="label.method",
                               info=field_key("method", defaults.kind))
     with gr.Row():
-        number("num_epochs", "label.num_epochs", precision=None)
+        number("num_epochs", "label.finetune_num_epochs", precision=None)  # 0 = auto (config.auto_epochs)
         number("max_steps", "label.max_steps")
         number("batch_size", "label.batch_size")
         number("max_seq_length", "label.max_seq_length")
     scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
-        inputs["learning_rate"] = widget(gr.Number, value=METHOD_LEARNING_RATES[defaults.method],
-                                         label="label.learning_rate", info=field_key("learning_rate", defaults.kind))
+        # 0 = auto: the method's rate scaled to the base model's width (config.auto_learning_rate).
+        inputs["learning_rate"] = widget(gr.Number, value=defaults.learning_rate,
+                                         label="label.finetune_learning_rate",
+                                         info=field_key("learning_rate", defaults.kind))
         choice("optimizer", "label.optimizer", OPTIMIZERS)
         choice("scheduler", "label.scheduler", SCHEDULERS)
         number("warmup_steps", "label.warmup", precision=None)
+    with gr.Row():
+        choice("pooling", "label.pooling", POOLINGS)
+        choice("head_init", "label.head_init", HEAD_INITS)
     with gr.Row():
         number("weight_decay", "label.weight_decay", precision=None)
         number("dropout", "label.dropout", precision=None)
@@ -130,7 +135,7 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
         return (gr.Accordion(visible=method == "top_layers"),
                 gr.Accordion(visible=method in ("lora", "adalora", "ia3")),
                 gr.Accordion(visible=method == "adapter"),
-                gr.Number(value=METHOD_LEARNING_RATES[method]))
+                gr.Number(value=0))  # auto again: the new method's own rate for this base
 
     inputs["method"].change(on_method, inputs["method"], [top_box, lora_box, adapter_box, inputs["learning_rate"]],
                             api_visibility="private")

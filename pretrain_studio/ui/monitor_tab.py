@@ -16,6 +16,10 @@ CPU comes out of the training beside it (`bench/pretrain_throughput.py` measures
 watching tab against the CLI). So the timer ticks only while someone can see the monitor (the Live tab
 is shown: `watching`) and the run can still change (queued or running); a running run's plot is
 redrawn at most every `PLOT_SECONDS`, and at once when the run ends or another run is chosen.
+
+Beside the loss plot, a pretraining run with downstream checks (training/downstream.py) gets a second figure,
+redrawn only when a check arrived and hidden for every other run; the progress line says where the eval loss
+stands against the no-context line and what the checks showed (ui/quality.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import gradio as gr
 from ..studio import Studio
 from .errors import notify, ui_error, user_errors
 from .i18n import status_word, t, translate_error, widget
-from .plots import LiveSeries, confusion_figure, loss_figure
+from .plots import LiveSeries, confusion_figure, downstream_figure, loss_figure
+from .quality import downstream_lines, has_downstream, no_context_suffix, start_line_label, verdict_line
 
 POLL_SECONDS = 2.0
 PLOT_SECONDS = 5.0
@@ -58,14 +63,21 @@ def run_choices(studio: Studio) -> list[tuple[str, str]]:
     return [(f"{r['name']} · {r['run_id']}", r["run_id"]) for r in studio.list_runs()]
 
 
-def progress_text(status: dict, series: dict) -> str:
+def progress_text(status: dict, series: dict, dataset_names: dict[str, str] | None = None) -> str:
     step, total = status["step"], status["max_steps"]
     elapsed = status["elapsed_seconds"]
+    info = status.get("info") or {}
     parts = [f"### {status['name']}", t("monitor.status_line", run_id=status["run_id"],
                                             status=status_word(status["status"]), device=status["device"])]
     line = (t("monitor.step", step=step) + (f" / {total}" if total else "")
             + t("monitor.elapsed", time=format_seconds(elapsed)))
-    if status["status"] == "running" and total and step:
+    budget = info.get("time_budget_seconds")
+    if status["status"] == "running" and budget:
+        # A time budget is the run's end (max_steps may be 0 or only a bound): what is left of it, the downstream
+        # checks' pauses not counted (time_budget.py).
+        spent = max(0.0, elapsed - (info.get("downstream_seconds") or 0))
+        line += t("monitor.eta", time=format_seconds(max(0.0, budget - spent)))
+    elif status["status"] == "running" and total and step:
         line += t("monitor.eta", time=format_seconds(elapsed / step * (total - step)))
     speed = series.get("tokens_per_second")
     if speed:
@@ -75,13 +87,15 @@ def progress_text(status: dict, series: dict) -> str:
         line += t("monitor.examples_per_second", value=f"{examples[-1][1]:,.1f}")
     parts.append(line)
     latest = {name: points[-1][1] for name, points in series.items() if points}
-    shown = [f"{t(label)} {latest[key]:.4g}" for key, label in
+    shown = [f"{t(label)} {latest[key]:.4g}" + (no_context_suffix(latest[key], info) if key == "eval_loss" else "")
+             for key, label in
              (("train_loss", "metric.train_loss"), ("eval_loss", "metric.eval_loss"),
               ("perplexity", "metric.perplexity"),
               ("eval_accuracy", "metric.masked_accuracy" if "perplexity" in latest else "metric.eval_accuracy"),
               ("eval_f1", "metric.eval_f1")) if key in latest]
     if shown:
         parts.append(" · ".join(shown))
+    parts += downstream_lines(status, dataset_names)
     if status.get("error"):
         parts.append(t("monitor.error", error=translate_error(status["error"].splitlines()[0])))
     parts.append(t("monitor.reproduce", command=status["cli_command"]))
@@ -100,6 +114,7 @@ def results_text(status: dict) -> str:
                f1=f"{base['linear_probe']['f1']:.4f}"),
              t("results.majority", predicts=base["majority"]["predicts"],
                accuracy=f"{base['majority']['accuracy']:.4f}", f1=f"{base['majority']['f1']:.4f}"), "",
+             *([verdict_line(info), ""] if info.get("verdict") else []),
              t("results.per_class_header"), "|---|---|---|---|"]
     lines += [f"| {markdown_cell(name)} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |"
               for name, c in tm["per_class"].items()]
@@ -127,7 +142,10 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         stop = widget(gr.Button, text="monitor.stop", variant="stop", scale=1)
     status_md = gr.Markdown()
     pause = widget(gr.Checkbox, value=False, label="monitor.pause", info="monitor.pause_info")
-    plot = widget(gr.Plot, label="monitor.plot")
+    with gr.Row():
+        plot = widget(gr.Plot, label="monitor.plot")
+        # Shown only for a pretraining run with downstream checks (training/downstream.py).
+        downstream = widget(gr.Plot, label="monitor.downstream", visible=False)
     with gr.Row():
         results = gr.Markdown()
         confusion = widget(gr.Plot, label="monitor.confusion", visible=False)
@@ -148,7 +166,7 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         `throttled` (the timer's polls): a running run's plot waits until `PLOT_SECONDS` after its last
         redraw; a user's action (choosing a run, un-pausing, showing the tab) redraws at once."""
         if not run_id:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state, ticking(state, False)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), state, ticking(state, False)
         new_run = state.get("run_id") != run_id
         if new_run:
             state = {"run_id": run_id, "after_id": 0, "series": {}, "ticking": state.get("ticking")}
@@ -157,6 +175,12 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         status = studio.run_status(run_id)
         rows = studio.run_metrics(run_id, state["after_id"])
         live = state["series"]  # name -> LiveSeries: bounded however long the run
+        if any(row["name"] in live and row["step"] <= live[row["name"]].latest[0] for row in rows):
+            # A step seen before: the run was resumed and its rows after the checkpoint were dropped (or a point
+            # was recorded again). Read its curves again from the start, so the plot shows one curve.
+            state["after_id"], state["series"] = 0, {}
+            live = state["series"]
+            rows = studio.run_metrics(run_id, 0)
         for row in rows:
             if row["name"] not in live:
                 live[row["name"]] = LiveSeries()
@@ -167,12 +191,30 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         latest = {name: [kept.latest] for name, kept in live.items()}
         stale = bool(rows) or not state.get("drawn")
         active = status["status"] in ACTIVE
+        info = status.get("info") or {}
+        names = None
+        if info.get("downstream") or any(name.startswith("downstream_") for name in live):
+            if "dataset_names" not in state:  # read once per run: the checks' datasets by name, not id
+                state["dataset_names"] = {d["dataset_id"]: d["name"] for d in studio.list_datasets()}
+            names = state["dataset_names"]
+        checks = gr.skip()
         if paused and not new_run:  # a newly chosen run is always drawn; pausing keeps the zoom on this one
             figure = gr.skip()
             state["drawn"] = not stale  # un-pausing redraws what arrived meanwhile
         elif stale and (not throttled or not active or time.monotonic() - state.get("drawn_at", 0) >= PLOT_SECONDS):
-            figure = loss_figure({name: kept.points() for name, kept in live.items()})
+            points = {name: kept.points() for name, kept in live.items()}
+            figure = loss_figure(points, no_context=info.get("no_context_loss"))
             state["drawn"], state["drawn_at"] = True, time.monotonic()
+            # The downstream figure: redrawn only when a check arrived (a redraw resets its zoom), hidden for a
+            # run without checks.
+            signature = [(name, kept.latest) for name, kept in sorted(live.items()) if name.startswith("downstream_")]
+            if has_downstream(points):
+                if signature != state.get("checks_drawn"):
+                    checks = gr.Plot(value=downstream_figure(points, start_line_label(status["config"]), names),
+                                     visible=True)
+                    state["checks_drawn"] = signature
+            elif state.get("checks_drawn") != []:
+                checks, state["checks_drawn"] = gr.Plot(visible=False), []
         else:  # nothing new, or a redraw too soon after the last one: kept for a later poll
             figure = gr.skip()
             state["drawn"] = not stale
@@ -190,14 +232,15 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         # machine that rendering takes CPU from the training beside it.
         log_tail = status["log_tail"] if status["log_tail"] != state.get("log_tail") else gr.skip()
         state["log_tail"] = status["log_tail"]
-        progress = progress_text(status, latest)
+        progress = progress_text(status, latest, names)
         if progress == state.get("progress"):
             progress = gr.skip()
         else:
             state["progress"] = progress
-        return progress, figure, log_tail, text, matrix, state, ticking(state, bool(shown) and active)
+        return progress, figure, log_tail, text, matrix, checks, state, ticking(state, bool(shown) and active)
 
-    inputs, outputs = [run, seen, pause, watching], [status_md, plot, log, results, confusion, seen, timer]
+    inputs = [run, seen, pause, watching]
+    outputs = [status_md, plot, log, results, confusion, downstream, seen, timer]
     timer.tick(user_errors(lambda *values: poll(*values, throttled=True)), inputs, outputs,
                api_visibility="private", show_progress="hidden", **SERIAL)
     run.change(user_errors(poll), inputs, outputs, api_visibility="private", **SERIAL)

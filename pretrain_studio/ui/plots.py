@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .i18n import t
+from .quality import ACCURACY_PREFIX, PROBE_PREFIX
 
 MAX_POINTS = 2000  # per series; longer series are thinned so a redraw costs the same at any step
 LIVE_POINTS = 1000  # per live series: a plot some 1,000 pixels wide shows no more, and the redraw stays cheap
@@ -113,11 +114,17 @@ def ema(values: list[float], smoothing: float) -> list[float]:
 
 
 def compare_figure(curves: dict[str, list[tuple[int, float]]], metric: str, smoothing: float = 0.0,
-                   log_y: bool = False) -> go.Figure:
+                   log_y: bool = False, no_context: dict[str, float] | None = None) -> go.Figure:
     """One metric of several runs overlaid (one trace per run, labelled by run). With smoothing, the EMA is
-    drawn over the faint raw curve; long series are thinned after smoothing, so the shape is kept."""
+    drawn over the faint raw curve; long series are thinned after smoothing, so the shape is kept.
+    `no_context`: {label: a pretraining run's no-context loss}, drawn as a dashed line in the run's colour."""
     fig = go.Figure()
     for i, (label, points) in enumerate(curves.items()):
+        line = (no_context or {}).get(label)
+        if line is not None and points:
+            steps = [p[0] for p in points]
+            fig.add_trace(_level(line, min(steps), max(steps), f"{label} · {t('plot.no_context')}",
+                                 color=COMPARE_COLOURS[i % len(COMPARE_COLOURS)], width=1))
         colour = COMPARE_COLOURS[i % len(COMPARE_COLOURS)]
         points = sorted(points)
         steps, values = [p[0] for p in points], [p[1] for p in points]
@@ -143,16 +150,31 @@ def compare_figure(curves: dict[str, list[tuple[int, float]]], metric: str, smoo
     return fig
 
 
-def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> go.Figure:
-    """Train and eval loss against step, learning rate on a second axis."""
+def _level(value: float, first: int, last: int, name: str, **line) -> go.Scatter:
+    """A horizontal line at `value` from step `first` to `last`, as a trace (so it has a legend entry)."""
+    return go.Scatter(x=[first, max(last, first + 1)], y=[value, value], name=name, mode="lines",
+                      line={"dash": "dash", **line}, hoverinfo="name+y")
+
+
+def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "",
+                no_context: float | None = None) -> go.Figure:
+    """Train and eval loss against step, learning rate on a second axis; `no_context` (a pretraining run's
+    info["no_context_loss"]) is drawn as a dashed line: the loss of guessing each masked token from its training
+    frequency alone, which the eval loss must go below. Other series (the downstream checks, throughput) are not
+    drawn here."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     styles = {"train_loss": (t("metric.train_loss"), "#1f77b4", "lines"),
               "eval_loss": (t("metric.eval_loss"), "#d62728", "lines+markers")}
+    drawn_steps = []
     for name, (label, colour, mode) in styles.items():
         points = thin(series.get(name, []))
         if points:
             fig.add_trace(go.Scatter(**_xy(points), name=label, mode=mode, line={"color": colour}),
                           secondary_y=False)
+            drawn_steps += [points[0][0], points[-1][0]]
+    if no_context is not None and drawn_steps:
+        fig.add_trace(_level(no_context, min(drawn_steps), max(drawn_steps), t("plot.no_context"), color="#444444"),
+                      secondary_y=False)
     # Fine-tuning: accuracy and macro-F1 share the right axis (0..1); pretraining puts the learning rate there.
     scores = [(name, label, colour) for name, label, colour in
               (("eval_accuracy", t("metric.eval_accuracy"), "#2ca02c"), ("eval_f1", t("metric.eval_f1"), "#9467bd"))
@@ -172,6 +194,37 @@ def loss_figure(series: dict[str, list[tuple[int, float]]], title: str = "") -> 
     fig.update_yaxes(title_text=t("plot.accuracy_f1") if scores else t("metric.learning_rate"), secondary_y=True,
                      showgrid=False,
                      range=[0, 1] if scores else None)
+    return fig
+
+
+def downstream_figure(series: dict[str, list[tuple[int, float]]], start_label: str,
+                      names: dict[str, str] | None = None, title: str = "") -> go.Figure:
+    """The downstream checks of a pretraining run (training/downstream.py): per dataset, the briefly fine-tuned
+    copy's validation accuracy and the linear probe's against step, and the step-0 accuracy as a dashed line
+    (`start_label`: no pretraining, or the base model) that the later checks must beat."""
+    names = names or {}
+    fig = go.Figure()
+    ids = sorted(name[len(ACCURACY_PREFIX):] for name, points in series.items()
+                 if name.startswith(ACCURACY_PREFIX) and points)
+    for i, dataset_id in enumerate(ids):
+        colour = COMPARE_COLOURS[i % len(COMPARE_COLOURS)]
+        dataset = names.get(dataset_id, dataset_id)
+        accuracy = sorted(series[ACCURACY_PREFIX + dataset_id])
+        fig.add_trace(go.Scatter(**_xy(accuracy), name=t("plot.downstream_accuracy", dataset=dataset),
+                                 mode="lines+markers", legendgroup=dataset_id, line={"color": colour}))
+        probe = sorted(series.get(PROBE_PREFIX + dataset_id, []))
+        if probe:
+            fig.add_trace(go.Scatter(**_xy(probe), name=t("plot.downstream_probe", dataset=dataset),
+                                     mode="lines+markers", legendgroup=dataset_id,
+                                     line={"color": colour, "dash": "dot"}, opacity=0.6))
+        if accuracy[0][0] == 0:
+            label = start_label if len(ids) == 1 else f"{start_label} · {dataset}"
+            fig.add_trace(_level(accuracy[0][1], 0, accuracy[-1][0], label, color=colour, width=1))
+    fig.update_layout(title=title or t("plot.downstream_title"), height=380,
+                      margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.2},
+                      uirevision="keep")
+    fig.update_xaxes(title_text=t("plot.step"))
+    fig.update_yaxes(title_text=t("plot.validation_accuracy"), range=[0, 1])
     return fig
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from ..config import MODEL_PRESETS, PRECISIONS, PretrainConfig, field_docs
-from ..studio import Studio
-from .corpus_tab import corpus_choices
+from ..studio import SAMPLE_DATASET_NAME, Studio
+from .corpus_tab import corpus_choices, small_corpus_warning
+from .dataset_tab import dataset_choices
 from .errors import user_errors
 from .i18n import after_switch, field_key, status_word, t, widget
 
@@ -88,6 +89,12 @@ def base_model_choices(studio: Studio) -> list[tuple[str, str]]:
                                                    for r in studio.mlm_models()]
 
 
+def default_downstream(studio: Studio) -> list[str]:
+    """The downstream checks a new form starts with: the sample dataset when it is registered, so the quick start
+    shows whether pretraining paid off (training/downstream.py); none otherwise."""
+    return [d["dataset_id"] for d in studio.list_datasets() if d["name"] == SAMPLE_DATASET_NAME][:1]
+
+
 def build_pretrain_tab(studio: Studio) -> PretrainTab:
     defaults = PretrainConfig()
     docs = field_docs()
@@ -123,6 +130,13 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
         number("num_epochs", "label.num_epochs", precision=None)
         number("batch_size", "label.batch_size")
         number("gradient_accumulation_steps", "label.gradient_accumulation_steps")
+    with gr.Row():
+        number("time_budget_minutes", "label.time_budget_minutes", precision=None, minimum=0)
+        inputs["downstream_datasets"] = widget(gr.Dropdown, choices=lambda: dataset_choices(studio),
+                                               value=default_downstream(studio), multiselect=True,
+                                               label="label.downstream_datasets", info="field.downstream_datasets",
+                                               scale=2)
+        number("downstream_eval_steps", "label.downstream_eval_steps", minimum=0)
     scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
         number("learning_rate", "label.learning_rate", precision=None)
@@ -157,13 +171,18 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
 
     @user_errors
     def on_check(*args):
-        r = studio.tokenizer_report(values_of(*args))
+        values = values_of(*args)
+        r = studio.tokenizer_report(values)
         report = t("pretrain.check_report", documents=f"{r['documents_sampled']:,}", unk=f"{r['unk_rate']:.2%}",
                    long=f"{r['long_document_share']:.1%}", mean=f"{r['mean_tokens_per_document']:.0f}")
         if r.get("unknown_character_rate") is not None and r.get("cjk_share"):
             # Chinese text: a token is a character, so the rate of characters lost to [UNK] is what to watch.
             report += " " + t("pretrain.check_characters", rate=f"{r['unknown_character_rate']:.2%}",
                               share=f"{r['cjk_share']:.1%}")
+        if not values.get("base_model") and values.get("corpus_id"):  # from scratch: is there enough text?
+            warning = small_corpus_warning(studio.get_corpus(values["corpus_id"])["words"])
+            if warning:
+                report += "\n\n" + warning
         return report
 
     @user_errors

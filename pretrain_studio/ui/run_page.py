@@ -1,7 +1,8 @@
 """A run's page (under Runs → All runs): what it is, where it comes from, what it made, and what to do with it.
 
 Shows the run's summary, lineage both ways (corpus and tokenizer → pretraining run → fine-tuning runs
-built on it) as a Markdown tree, its curves, final metrics, files, saved configuration and CLI command,
+built on it) as a Markdown tree, what its numbers mean (the fine-tuning verdict; the no-context line and the
+downstream checks of a pretraining run, ui/quality.py), its curves, final metrics, files, saved configuration and CLI command,
 and the log tail; below them the actions: rename, tags and notes, cancel, resume, export as zip, clone
 into the launch form, watch live, and delete (a ticked confirmation first; when other runs are built on
 it the engine's refusal is shown with a "Delete anyway" button). The page is a snapshot, read when the
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from .. import run_owner
 from ..studio import Studio, StudioError
 from .errors import ui_error, user_errors
 from .i18n import after_switch, status_word, t, translate_columns, translate_error, widget
 from .monitor_tab import format_seconds
-from .plots import loss_figure
+from .plots import downstream_figure, loss_figure
+from .quality import downstream_lines, has_downstream, no_context_sentence, start_line_label, verdict_line
 
 MERGEABLE = ("lora", "adalora", "ia3")  # peft methods whose adapter can be merged into a plain model
 CANCELLABLE = ("running", "queued")
@@ -95,6 +98,9 @@ def summary_markdown(page: dict) -> str:
         parts.append(t("summary.tags", tags=", ".join(f"`{tag}`" for tag in page["tags"])))
     if page["notes"]:
         parts.append(t("summary.notes", notes=page["notes"]))
+    owner = page.get("owner")
+    if owner and not run_owner.is_me(owner):  # e.g. a CLI command in a terminal, on this workspace
+        parts.append(t("summary.owner", pid=owner.get("pid"), host=owner.get("host")))
     if page.get("error"):
         parts.append(t("monitor.error", error=translate_error(page["error"].splitlines()[0])))
     return "  \n".join(parts)
@@ -119,6 +125,17 @@ def finals_frame(page: dict) -> pd.DataFrame:
     return translate_columns(pd.DataFrame(rows, columns=["metric", "final value"]))
 
 
+def quality_markdown(page: dict, dataset_names: dict[str, str] | None = None) -> str:
+    """What the run's numbers mean: a fine-tuning run's verdict against its baselines; a pretraining run's
+    held-out loss against the no-context line and its downstream checks against step 0 (ui/quality.py)."""
+    info = page.get("info") or {}
+    if page["kind"] == "finetune":
+        return verdict_line(info)
+    lines = [no_context_sentence(page.get("final_metrics", {}).get("eval_loss"), info),
+             *downstream_lines(page, dataset_names)]
+    return "  \n".join(line for line in lines if line)
+
+
 def metric_series(studio: Studio, run_id: str) -> dict[str, list[tuple[int, float]]]:
     series: dict[str, list[tuple[int, float]]] = {}
     for row in studio.run_metrics(run_id, 0):
@@ -129,13 +146,16 @@ def metric_series(studio: Studio, run_id: str) -> dict[str, list[tuple[int, floa
 def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPage:
     """The page of the run chosen in `run` (a dropdown the runs table also sets); `reload` reads it again."""
     header = gr.Markdown(t("page.choose"))
+    quality = gr.Markdown()
     with gr.Row():
         lineage = gr.Markdown()
         with gr.Column():
             finals = widget(gr.Dataframe, headers=["metric", "final value"], label="page.finals", interactive=False,
                             max_height=260)
             files = gr.Markdown()
-    plot = widget(gr.Plot, label="page.curves")
+    with gr.Row():
+        plot = widget(gr.Plot, label="page.curves")
+        checks = widget(gr.Plot, label="page.downstream", visible=False)  # runs with downstream checks only
     with widget(gr.Accordion, label="page.config_box", open=False):
         config = widget(gr.Code, language="json", label="page.config", lines=12, max_lines=30)
         command = widget(gr.Code, language="shell", label="page.command", lines=1)
@@ -169,7 +189,7 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
     message = gr.Markdown()
 
     page_outputs = [header, lineage, finals, files, plot, config, command, log, new_name, tags, notes, merged,
-                    dependents, confirm, force, cancel, resume, message]
+                    dependents, confirm, force, cancel, resume, message, quality, checks]
 
     @user_errors
     def show(run_id, note: str = ""):
@@ -177,16 +197,22 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
             return (t("page.choose"), "",
                     translate_columns(pd.DataFrame(columns=["metric", "final value"])), "", None, "", "",
                     "", "", "", "", gr.Checkbox(visible=False), "", False, gr.Button(visible=False),
-                    gr.Button(interactive=False), gr.Button(interactive=False), note or gr.skip())
+                    gr.Button(interactive=False), gr.Button(interactive=False), note or gr.skip(), "",
+                    gr.Plot(visible=False))
         page = studio.get_run(run_id)
+        series = metric_series(studio, run_id)
+        names = {d["dataset_id"]: d["name"] for d in studio.list_datasets()} if page["kind"] == "pretrain" else {}
+        checks_plot = (gr.Plot(value=downstream_figure(series, start_line_label(page["config"]), names), visible=True)
+                       if has_downstream(series) else gr.Plot(visible=False))
         built_on = count_descendants(page["lineage"]["descendants"])
         warning = t("page.dependents_warning", count=built_on) if built_on else ""
         return (summary_markdown(page), lineage_markdown(page), finals_frame(page), files_markdown(page),
-                loss_figure(metric_series(studio, run_id)), json.dumps(page["config"], indent=2),
+                loss_figure(series, no_context=page["info"].get("no_context_loss")),
+                json.dumps(page["config"], indent=2),
                 page["cli_command"], page["log_tail"], page["name"], ", ".join(page["tags"]), page["notes"],
                 gr.Checkbox(visible=page["config"].get("method") in MERGEABLE, value=False), warning, False,
                 gr.Button(visible=False), gr.Button(interactive=page["status"] in CANCELLABLE),
-                gr.Button(interactive=page["status"] in RESUMABLE), note)
+                gr.Button(interactive=page["status"] in RESUMABLE), note, quality_markdown(page, names), checks_plot)
 
     # Many outputs: an error would paint an "Error" badge over each of them, so these events show no
     # progress (they take well under a second) and errors come as the toast alone.

@@ -17,10 +17,11 @@ from ..studio import Studio
 from .errors import user_errors
 from .i18n import after_switch, status_word, t, translate_columns, widget
 from .monitor_tab import format_seconds, run_choices
+from .quality import verdict_marker
 from .run_page import RunPage, build_run_page, format_time
 
-COLUMNS = ["name", "kind", "method", "base model", "data", "status", "steps", "best metric", "duration", "created",
-           "tags", "run id"]
+COLUMNS = ["name", "kind", "method", "base model", "data", "status", "steps", "best metric", "verdict", "duration",
+           "created", "tags", "run id"]
 KINDS = [("runs.all_kinds", ""), ("runs.pretraining", "pretrain"), ("runs.finetuning", "finetune")]
 STATUSES = ["", "queued", "running", "completed", "stopped", "failed", "interrupted", "cancelled"]
 # The sort dropdown's values are these (English) names; its labels are `sort.<name>` in the tab's language.
@@ -61,7 +62,7 @@ def runs_frame(rows: list[dict], names: dict[str, str]) -> pd.DataFrame:
     """The runs as a table; headers, kinds and statuses in the tab's language (the run id stays the last column)."""
     frame = pd.DataFrame([[r["name"], t(f"kind.{r['kind']}"), r["method"] or "",
                            base_model_label(r["base_model"], names), r["data"], status_word(r["status"]), r["step"],
-                           best_text(r["best_metric"]), format_seconds(r["elapsed_seconds"]),
+                           best_text(r["best_metric"]), verdict_marker(r), format_seconds(r["elapsed_seconds"]),
                            format_time(r["created_at"]), ", ".join(r["tags"]), r["run_id"]] for r in rows],
                          columns=COLUMNS)
     return translate_columns(frame)
@@ -100,7 +101,7 @@ def build_runs_table_tab(studio: Studio, shown: gr.Tab | None = None) -> RunsTab
         refresh = widget(gr.Button, text="runs.refresh", scale=1)
     count = gr.Markdown()
     table = widget(gr.Dataframe, headers=COLUMNS, label="runs.table", interactive=False, max_height=420, wrap=False,
-                   datatype=["str"] * 6 + ["number"] + ["str"] * 5, elem_classes="runs-table",
+                   datatype=["str"] * 6 + ["number"] + ["str"] * 6, elem_classes="runs-table",
                    buttons=["fullscreen", "copy"])
     with gr.Row():
         run = widget(gr.Dropdown, choices=run_choices(studio), value=None, label="runs.open", scale=4,

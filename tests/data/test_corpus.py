@@ -1,4 +1,5 @@
-"""Tests for pretrain_studio.data.corpus, mostly on the real files in shared/data.
+"""Tests for pretrain_studio.data.corpus, on real files: the small ones in tests/data (CRLF and Latin-1
+Gutenberg books, Chinese), and, marked `real_data`, the shared sets whose own layout is the point.
 
 Each test checks something a user would notice: the wrong number of documents, mangled
 characters, stray carriage returns, or a failed ingest that leaves half a corpus behind.
@@ -14,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATA  # noqa: E402  (the shared real-data folder)
+from conftest import CHESTERTON, DATA, HONGLOUMENG, MOBY_DICK, NOVELS_ZH  # noqa: E402
 
 from pretrain_studio.data.chinese import count_words
 from pretrain_studio.data.corpus import (
@@ -25,15 +26,9 @@ from pretrain_studio.data.corpus import (
     preview_rows,
 )
 
-WIKI = DATA / "wikitext2_raw" / "wiki.test.raw"
-CHESTERTON = DATA / "gutenberg_nltk" / "chesterton-ball.txt"
-MOBY = DATA / "gutenberg_nltk" / "melville-moby_dick.txt"
-BLAKE = DATA / "gutenberg_nltk" / "blake-poems.txt"
-CHNSENTI = DATA / "chnsenticorp" / "ChnSentiCorp_htl_all.csv"
-TOUTIAO = DATA / "toutiao_news" / "train.csv"
-
-if not DATA.is_dir():
-    pytest.skip(f"shared test data not found at {DATA}", allow_module_level=True)
+WIKI = DATA / "wikitext2_raw" / "wiki.test.raw"  # real_data
+CHNSENTI = DATA / "chnsenticorp" / "ChnSentiCorp_htl_all.csv"  # real_data
+TOUTIAO = DATA / "toutiao_news" / "train.csv"  # real_data
 
 
 def ingest(tmp_path: Path, files, **kwargs) -> tuple[CorpusStats, list[str]]:
@@ -57,9 +52,10 @@ def expect_error(tmp_path: Path, files, *fragments: str, **kwargs) -> str:
     return message
 
 
-def wiki_slice(tmp_path: Path, n_lines: int = 300) -> tuple[Path, list[str]]:
-    """The first lines of WikiText-2 (UTF-8 with CRLF) as a .txt file, and its non-empty lines."""
-    raw = WIKI.read_bytes()
+def wiki_slice(tmp_path: Path, n_lines: int = 300, source: Path = MOBY_DICK) -> tuple[Path, list[str]]:
+    """The first lines of a CRLF text (Moby Dick from tests/data, or WikiText-2) as a .txt file, and its
+    non-empty lines."""
+    raw = source.read_bytes()
     lines = raw.split(b"\r\n")[:n_lines]
     path = tmp_path / "wiki.txt"
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
@@ -70,8 +66,10 @@ def wiki_slice(tmp_path: Path, n_lines: int = 300) -> tuple[Path, list[str]]:
 # ------------------------------------------------------------------- plain text
 
 
-def test_wikitext_lines_mode_strips_crlf_and_keeps_every_line(tmp_path):
-    path, expected = wiki_slice(tmp_path)
+@pytest.mark.parametrize("source", [MOBY_DICK, pytest.param(WIKI, marks=pytest.mark.real_data)],
+                         ids=["moby_dick", "wikitext"])
+def test_crlf_lines_mode_strips_crlf_and_keeps_every_line(tmp_path, source):
+    path, expected = wiki_slice(tmp_path, source=source)
     stats, docs = ingest(tmp_path, [path], txt_mode="lines")
 
     assert not any("\r" in doc for doc in docs)
@@ -80,16 +78,15 @@ def test_wikitext_lines_mode_strips_crlf_and_keeps_every_line(tmp_path):
     assert stats.encodings == {"wiki.txt": "utf-8"}
     assert stats.files == ["wiki.txt"]
     assert stats.characters == sum(len(d) for d in expected)
-    assert stats.words == sum(count_words(d)[0] for d in expected)  # a CJK character is a word (line 16: 杜甫)
+    assert stats.words == sum(count_words(d)[0] for d in expected)  # (WikiText's line 16 has CJK: 杜甫)
     assert preview_rows(tmp_path / "corpus", 5) == expected[:5]
     assert preview_rows(tmp_path / "corpus", 10_000) == expected
 
 
 def test_preview_cuts_long_documents_to_max_chars(tmp_path):
-    path, expected = wiki_slice(tmp_path)
-    ingest(tmp_path, [path])
-    assert max(len(doc) for doc in expected[:10]) > 100  # the cut bites on real lines
-    assert preview_rows(tmp_path / "corpus", 10, max_chars=100) == [doc[:100] for doc in expected[:10]]
+    _, expected = ingest(tmp_path, [HONGLOUMENG])  # one paragraph a line, in characters, not bytes
+    assert max(len(doc) for doc in expected) > 100  # the cut bites on real lines
+    assert preview_rows(tmp_path / "corpus", 10_000, max_chars=100) == [doc[:100] for doc in expected]
     assert preview_rows(tmp_path / "corpus", 3, max_chars=0) == ["", "", ""]
     assert preview_rows(tmp_path / "corpus", 0, max_chars=100) == []
 
@@ -112,26 +109,24 @@ def test_stored_dataset_is_a_single_text_column(tmp_path):
 def test_latin1_gutenberg_paragraphs_decode_accents(tmp_path):
     stats, docs = ingest(tmp_path, [CHESTERTON], txt_mode="paragraphs")
 
-    assert stats.encodings["chesterton-ball.txt"] != "utf-8"
+    assert stats.encodings["chesterton_latin1.txt"] != "utf-8"
     text = "\n".join(docs)
     assert "Coppée" in text and "Barrès" in text and "café" in text
     assert "\ufffd" not in text and "Ã©" not in text  # no replacement chars, no mojibake
     assert not any("\n" in doc for doc in docs)
     # A hard-wrapped paragraph from the book comes back as one line joined by spaces.
-    assert any(
-        doc.startswith("The flying ship of Professor Lucifer sang through the skies like a silver arrow; the bleak")
-        for doc in docs
-    )
-    assert docs[0] == "[The Ball and The Cross by G.K. Chesterton 1909]"
+    assert "MacIan found two oars in the bottom of the deserted boat and began somewhat drearily to row." in docs
+    assert docs[0] == "preserve it from the possibilities of rust."  # the slice starts mid-paragraph
 
 
 def test_crlf_moby_dick_paragraphs(tmp_path):
-    stats, docs = ingest(tmp_path, [MOBY], txt_mode="paragraphs")
-    assert stats.documents > 1000
+    stats, docs = ingest(tmp_path, [MOBY_DICK], txt_mode="paragraphs")
+    assert stats.documents > 300
     assert not any("\r" in doc or "\n" in doc for doc in docs)
-    assert stats.encodings["melville-moby_dick.txt"] == "utf-8"
+    assert stats.encodings["moby_dick_crlf.txt"] == "utf-8"
+    assert docs[0] == "[Moby Dick by Herman Melville 1851]"
     # Paragraph mode must give far fewer documents than there are non-empty lines.
-    non_empty_lines = sum(1 for line in MOBY.read_bytes().splitlines() if line.strip())
+    non_empty_lines = sum(1 for line in MOBY_DICK.read_bytes().splitlines() if line.strip())
     assert stats.documents < non_empty_lines / 2
 
 
@@ -172,15 +167,15 @@ def test_min_chars_drops_short_documents(tmp_path):
 
 
 def test_gzip_gives_the_same_corpus_as_plain_text(tmp_path):
-    plain_stats, plain_docs = ingest(tmp_path / "plain", [BLAKE], txt_mode="paragraphs")
-    gz = tmp_path / "blake-poems.txt.gz"
-    gz.write_bytes(gzip.compress(BLAKE.read_bytes()))
+    plain_stats, plain_docs = ingest(tmp_path / "plain", [CHESTERTON], txt_mode="paragraphs")
+    gz = tmp_path / "chesterton_latin1.txt.gz"
+    gz.write_bytes(gzip.compress(CHESTERTON.read_bytes()))
     gz_stats, gz_docs = ingest(tmp_path / "gz", [gz], txt_mode="paragraphs")
 
     assert gz_docs == plain_docs
     assert gz_stats.documents == plain_stats.documents
     assert gz_stats.duplicate_documents == plain_stats.duplicate_documents
-    assert gz_stats.encodings == {"blake-poems.txt.gz": plain_stats.encodings["blake-poems.txt"]}
+    assert gz_stats.encodings == {"chesterton_latin1.txt.gz": plain_stats.encodings["chesterton_latin1.txt"]}
 
 
 def test_truncated_gzip_is_reported_and_leaves_nothing(tmp_path):
@@ -199,6 +194,7 @@ def test_gzipped_data_without_gz_extension_is_explained(tmp_path):
 # ---------------------------------------------------------------------- CSV / TSV
 
 
+@pytest.mark.real_data
 def test_chnsenticorp_csv_review_column(tmp_path):
     with CHNSENTI.open(encoding="utf-8", newline="") as f:
         reviews = [row["review"].strip() for row in csv.DictReader(f)]
@@ -212,14 +208,36 @@ def test_chnsenticorp_csv_review_column(tmp_path):
     assert stats.encodings == {"ChnSentiCorp_htl_all.csv": "utf-8"}
 
 
+def reviews_csv(tmp_path: Path) -> Path:
+    """novels_zh_train.csv with ChnSentiCorp's header (label,review): a real Chinese CSV with no "text" column."""
+    with NOVELS_ZH["train"].open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    path = tmp_path / "reviews.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "review"])
+        writer.writerows([row["label"], row["text"]] for row in rows)
+    return path
+
+
 def test_csv_without_text_column_lists_the_columns(tmp_path):
-    expect_error(tmp_path, [CHNSENTI], "ChnSentiCorp_htl_all.csv", "'label'", "'review'")
+    expect_error(tmp_path, [reviews_csv(tmp_path)], "reviews.csv", "'label'", "'review'")
 
 
 def test_csv_with_unknown_column_names_it(tmp_path):
-    expect_error(tmp_path, [CHNSENTI], "ChnSentiCorp_htl_all.csv", "nope", "'review'", text_column="nope")
+    expect_error(tmp_path, [reviews_csv(tmp_path)], "reviews.csv", "nope", "'review'", text_column="nope")
 
 
+def test_csv_text_column_of_real_chinese_rows(tmp_path):
+    path = reviews_csv(tmp_path)
+    with path.open(encoding="utf-8", newline="") as f:
+        expected = [row["review"] for row in csv.DictReader(f)]
+    stats, docs = ingest(tmp_path, [path], text_column="review")
+    assert docs == expected and stats.documents == 150
+    assert stats.encodings == {"reviews.csv": "utf-8"}
+
+
+@pytest.mark.real_data
 def test_toutiao_csv_with_newlines_inside_quotes(tmp_path):
     stats, docs = ingest(tmp_path, [TOUTIAO], text_column="text")
     assert stats.documents == 5000
@@ -386,10 +404,10 @@ def test_multiple_files_add_up(tmp_path):
     assert both_stats.documents == wiki_stats.documents + book_stats.documents
     assert both_docs == wiki_docs + book_docs
     assert both_stats.words == wiki_stats.words + book_stats.words
-    assert set(both_stats.encodings) == {"wiki.txt", "chesterton-ball.txt"}
+    assert set(both_stats.encodings) == {"wiki.txt", "chesterton_latin1.txt"}
     assert both_stats.encodings["wiki.txt"] == "utf-8"
-    assert both_stats.encodings["chesterton-ball.txt"] != "utf-8"
-    assert both_stats.files == ["wiki.txt", "chesterton-ball.txt"]
+    assert both_stats.encodings["chesterton_latin1.txt"] != "utf-8"
+    assert both_stats.files == ["wiki.txt", "chesterton_latin1.txt"]
 
 
 def test_reingest_replaces_corpus_and_failure_keeps_the_old_one(tmp_path):
@@ -418,13 +436,13 @@ def test_duplicates_counted_exactly_across_spilled_hash_buffers(tmp_path, monkey
     import pretrain_studio.data.corpus as corpus_module
 
     monkeypatch.setattr(corpus_module, "_DIGEST_BUFFER", 64)  # a spill every 64 documents
-    lines = [line.strip() for line in WIKI.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line.strip() for line in MOBY_DICK.read_text(encoding="utf-8").splitlines() if line.strip()]
     docs = lines[:700] + lines[100:400] + lines[:64]
     path = tmp_path / "repeats.txt"
     path.write_text("\n".join(docs) + "\n", encoding="utf-8")
     stats = ingest_corpus([path], tmp_path / "corpus")
     assert stats.documents == len(docs)
-    assert stats.duplicate_documents == len(docs) - len(set(docs)) > 364
+    assert stats.duplicate_documents == len(docs) - len(set(docs)) >= 364
     assert load_corpus(tmp_path / "corpus")["text"] == docs
 
 def test_unrelated_folder_is_never_overwritten(tmp_path):

@@ -1,4 +1,5 @@
-"""Tests for pretrain_studio.data.labelled, mostly on the real files in shared/data.
+"""Tests for pretrain_studio.data.labelled, on real files: the labelled sets in tests/data, and, marked
+`real_data`, the shared sets (SST-2, TREC, AG News, ChnSentiCorp, Toutiao) whose own formats and traps are the point.
 
 Each test checks something a user would notice: wrong label names or counts, a split that is
 not stratified or not repeatable, an error that does not say where the bad row is, or a failed
@@ -19,7 +20,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATA, REPO
+from conftest import AUTHORS, DATA, NOVELS_ZH, REPO
 
 from pretrain_studio.data.labelled import (
     FORMATS,
@@ -38,9 +39,6 @@ TREC_TRAIN = DATA / "trec" / "TREC.train"
 AG_TRAIN = DATA / "ag_news" / "train_5k.csv"
 CHNSENTI = DATA / "chnsenticorp" / "ChnSentiCorp_htl_all.csv"
 TOUTIAO = DATA / "toutiao_news"
-
-if not DATA.is_dir():
-    pytest.skip(f"shared test data not found at {DATA}", allow_module_level=True)
 
 
 def ingest(tmp_path: Path, train, **kwargs) -> tuple[LabelledStats, datasets.DatasetDict]:
@@ -76,6 +74,7 @@ def labels_of(dataset: datasets.Dataset) -> list[str]:
 # ------------------------------------------------------------- prefixed text (SST-2, fastText, TREC)
 
 
+@pytest.mark.real_data
 def test_sst2_prefixed_file_without_extension_with_dev_file(tmp_path):
     stats, ds = ingest(tmp_path, SST_TRAIN, validation_file=SST_DEV)
 
@@ -126,6 +125,7 @@ def test_fasttext_multi_label_and_missing_prefix_are_refused(tmp_path):
     expect_error(tmp_path, no_text, "notext.txt", "line 2", "no text")
 
 
+@pytest.mark.real_data
 def test_trec_latin1_fine_labels_and_the_class_limit(tmp_path):
     expect_error(tmp_path, TREC_TRAIN, "TREC.train", "50 classes", "limit of 10", max_classes=10)
 
@@ -145,6 +145,7 @@ def test_trec_latin1_fine_labels_and_the_class_limit(tmp_path):
 # ------------------------------------------------------------------------------- CSV
 
 
+@pytest.mark.real_data
 def test_ag_news_headerless_csv_stratified_split_is_repeatable(tmp_path):
     stats, ds = ingest(tmp_path / "a", AG_TRAIN, text_column="col1", label_column="col2")
 
@@ -173,6 +174,7 @@ def test_ag_news_headerless_csv_stratified_split_is_repeatable(tmp_path):
     assert other.splits == stats.splits
 
 
+@pytest.mark.real_data
 def test_ag_news_columns_are_guessed_when_not_given(tmp_path):
     # Headerless, two columns, only one of which holds short space-free values: that is the label.
     stats, _ = ingest(tmp_path, AG_TRAIN, test_fraction=0)
@@ -182,6 +184,7 @@ def test_ag_news_columns_are_guessed_when_not_given(tmp_path):
     expect_error(tmp_path, DATA / "ag_news" / "test.csv", "test.csv", "'col1', 'col2', 'col3'", "choose")
 
 
+@pytest.mark.real_data
 def test_chnsenticorp_empty_review_is_reported_with_its_line(tmp_path):
     with CHNSENTI.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
@@ -192,6 +195,7 @@ def test_chnsenticorp_empty_review_is_reported_with_its_line(tmp_path):
                  text_column="review")
 
 
+@pytest.mark.real_data
 def test_toutiao_three_files_with_embedded_newlines_and_duplicates(tmp_path):
     stats, ds = ingest(tmp_path, TOUTIAO / "train.csv", validation_file=TOUTIAO / "dev.csv",
                        test_file=TOUTIAO / "test.csv")
@@ -217,6 +221,24 @@ def test_toutiao_three_files_with_embedded_newlines_and_duplicates(tmp_path):
 
 
 # ----------------------------------------------------------- JSON Lines, Parquet, pairs, gzip
+
+
+@pytest.mark.parametrize(("files", "labels"), [(AUTHORS, ["Austen", "Shakespeare", "Whitman"]),
+                                               (NOVELS_ZH, sorted(["三国演义", "红楼梦", "西游记"]))],
+                         ids=["authors", "novels_zh"])
+def test_real_csv_train_dev_test_files_keep_every_row(tmp_path, files, labels):
+    stats, ds = ingest(tmp_path, files["train"], validation_file=files["dev"], test_file=files["test"])
+    per_label = {"train": 80, "validation": 20, "test": 20} if files is AUTHORS else {"train": 50, "validation": 15,
+                                                                                        "test": 15}
+    assert stats.labels == labels and stats.split_made is False
+    assert stats.counts == {split: dict.fromkeys(labels, n) for split, n in per_label.items()}
+    assert stats.encodings == {f.name: "utf-8" for f in files.values()}
+    assert stats.columns == {"text": "text", "text_pair": None, "label": "label"}
+    for split, name in [("train", "train"), ("validation", "dev"), ("test", "test")]:
+        with files[name].open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert ds[split]["text"] == [r["text"] for r in rows]
+        assert labels_of(ds[split]) == [r["label"] for r in rows]
 
 
 def test_jsonl_integer_labels_sort_naturally(tmp_path):
@@ -367,12 +389,13 @@ def test_reingest_replaces_an_earlier_dataset(tmp_path):
 # ------------------------------------------------------------------ loading and preview
 
 
-def test_load_labelled_class_labels_agree_across_splits(tmp_path):
-    stats, ds = ingest(tmp_path, TOUTIAO / "dev.csv", validation_file=TOUTIAO / "test.csv")
+@pytest.mark.parametrize("files", [AUTHORS, NOVELS_ZH], ids=["authors", "novels_zh"])
+def test_load_labelled_class_labels_agree_across_splits(tmp_path, files):
+    stats, ds = ingest(tmp_path, files["dev"], validation_file=files["test"])
     for split in ds.values():
         assert isinstance(split.features["label"], datasets.ClassLabel)
         assert split.features["label"].names == stats.labels
-    with (TOUTIAO / "test.csv").open(encoding="utf-8", newline="") as f:
+    with files["test"].open(encoding="utf-8", newline="") as f:
         expected = [row["label"] for row in csv.DictReader(f)]
     assert labels_of(ds["validation"]) == expected
     assert Counter(labels_of(ds["train"])) == {k: v for k, v in stats.counts["train"].items() if v}
@@ -380,6 +403,7 @@ def test_load_labelled_class_labels_agree_across_splits(tmp_path):
         load_labelled(tmp_path / "nowhere")
 
 
+@pytest.mark.real_data
 def test_inspect_columns_headerless_headered_and_prefixed():
     headerless = inspect_columns(AG_TRAIN)
     assert headerless["format"] == "csv"
@@ -409,10 +433,18 @@ def test_inspect_columns_errors(tmp_path):
         inspect_columns(write(tmp_path / "x.tsv", "a\x00b\x00\x01\x02" * 50))
 
 
-def test_read_prediction_rows_with_and_without_labels(tmp_path):
+@pytest.mark.real_data
+def test_read_prediction_rows_of_sst2_test_file_takes_its_prefixes_as_gold_labels():
     # A prefixed file: its first words are clearly labels, so they become the gold labels.
     texts, pairs, gold = read_prediction_rows(DATA / "sst2" / "stsa.binary.test")
     assert len(texts) == 1821 and pairs is None and Counter(gold) == {"0": 912, "1": 909}
+
+
+def test_read_prediction_rows_with_and_without_labels(tmp_path):
+    # A real labelled CSV: its label column becomes the gold labels.
+    with AUTHORS["test"].open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert read_prediction_rows(AUTHORS["test"]) == ([r["text"] for r in rows], None, [r["label"] for r in rows])
     # Ordinary sentences in a .txt file: one text per line, no labels.
     plain = write(tmp_path / "texts.txt", "The film was fine.\nA dull mess\r\nWow\n\nThe end came fast.\n")
     assert read_prediction_rows(plain) == (["The film was fine.", "A dull mess", "Wow", "The end came fast."],

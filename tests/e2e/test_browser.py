@@ -18,7 +18,8 @@ One test walks the four tabs against a real `python app.py` server (the
    its top token is the one plain `transformers` gets from the saved model.
 
 Browser: Chromium at /usr/bin/chromium (or $CHROMIUM), driven by Playwright;
-the module is skipped when neither is there. Run it with
+the module is skipped when either is missing (through conftest's require(): with CI=true that fails the
+run). Run it with
 
     .venv/bin/python -m pytest tests/e2e/test_browser.py -q -x
 
@@ -36,11 +37,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY_RUN, wait_for
+from bench_support import LOSS_POINTS_JS  # the loss chart's points, shared with the benches
+from conftest import REPO, TINY_RUN, require, require_module, wait_for
 
 pytestmark = pytest.mark.e2e
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+sync_api = require_module("playwright.sync_api", "pip install -r requirements-dev.txt", dependency="playwright")
 expect = sync_api.expect
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -56,26 +58,13 @@ UI_TIMEOUT_MS = 30_000
 RUN_ID = re.compile(r"run-\d{8}-\d{6}-[0-9a-f]{6}")
 MASKED_TEXT = "the [MASK] was released in 2010 ."
 
-# Points in the Runs tab's loss chart: its traces are the only ones with these names
-# (the corpus histogram and the fill-mask bars are plotly charts too).
-LOSS_POINTS_JS = """() => {
-    const names = new Set(["train loss", "eval loss", "learning rate"]);
-    let most = 0;
-    for (const gd of document.querySelectorAll(".js-plotly-plot")) {
-        let n = 0;
-        // _fullData: what plotly drew, with arrays decoded (the figure may send them as typed binary data)
-        for (const trace of gd._fullData || []) if (names.has(trace.name) && trace.x) n += trace.x.length;
-        most = Math.max(most, n);
-    }
-    return most;
-}"""
 
 
 def chromium_page(**context_options):
     """A generator for a module-scoped page fixture: one Chromium page (`context_options` as for
     `browser.new_context`), page errors collected in `page.js_errors`, closed at the end."""
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $CHROMIUM)")
+    require("Chromium", Path(CHROMIUM).exists() or bool(shutil.which(CHROMIUM)),
+            f"no Chromium at {CHROMIUM}: apt-get install chromium, or set $CHROMIUM")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(**context_options)
@@ -193,7 +182,7 @@ def walk_through(page, app_server, wikitext_slice) -> None:
     started = time.time()
     open_app(page, app_server.url)
 
-    # --- 1. Corpora: upload the WikiText slice --------------------------------------
+    # --- 1. Corpora: upload the text slice (Moby Dick) --------------------------------------
     corpora_before = len(registry.list_corpora())
     file_input = page.locator("input[type=file]").first  # the Corpus files box (the first on the page)
     file_input.set_input_files(str(wikitext_slice))
@@ -206,7 +195,8 @@ def walk_through(page, app_server, wikitext_slice) -> None:
     corpora = registry.list_corpora()
     assert len(corpora) == corpora_before + 1
     corpus = next(c for c in corpora if c["name"] == "wiki slice")
-    assert corpus["documents"] == 600, corpus  # 600 lines, one document per line
+    lines = wikitext_slice.read_bytes().decode("ascii").splitlines()
+    assert corpus["documents"] == sum(1 for line in lines if line.strip()), corpus  # one document per text line
     expect(message).to_have_text(f"Added wiki slice: {corpus['documents']:,} documents.")
     expect(page.get_by_text(f"{corpus['documents']:,} documents · {corpus['characters']:,} characters")).to_be_visible()
     expect(combobox(page, "Corpus")).to_have_value(f"wiki slice ({corpus['documents']:,} docs)")
@@ -238,6 +228,8 @@ def walk_through(page, app_server, wikitext_slice) -> None:
         "Max steps": MAX_STEPS, "Batch size": TINY_RUN["batch_size"], "Learning rate": TINY_RUN["learning_rate"],
         "Warm-up steps": TINY_RUN["warmup_steps"], "Evaluate every": TINY_RUN["eval_steps"],
         "Log every": TINY_RUN["logging_steps"], "Checkpoint every": TINY_RUN["save_steps"], "Seed": TINY_RUN["seed"],
+        # The sample set is a downstream check by default; checked at step 0 and at the end only, to stay quick.
+        "Check every (steps, 0 = auto)": 1000,
     }
     for label, value in settings.items():
         field = page.get_by_label(label, exact=True)
@@ -259,6 +251,8 @@ def walk_through(page, app_server, wikitext_slice) -> None:
         "batch_size": TINY_RUN["batch_size"], "warmup_steps": TINY_RUN["warmup_steps"],
         "eval_steps": TINY_RUN["eval_steps"], "logging_steps": TINY_RUN["logging_steps"],
         "save_steps": TINY_RUN["save_steps"], "seed": TINY_RUN["seed"]}
+    sample_set = next(d["id"] for d in registry.list_datasets() if d["name"].startswith("Sample"))
+    assert config["downstream_datasets"] == [sample_set] and config["downstream_eval_steps"] == 1000
     assert config["learning_rate"] == pytest.approx(TINY_RUN["learning_rate"])
     assert config["device"] == "cpu" and run["device"] == "cpu"
 

@@ -56,7 +56,7 @@ from test_browser import (
     open_tab,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_data]  # SST-2's "<label> <text>" files, uploaded in the UI
 
 page = test_browser.page  # the module-scoped Chromium page fixture (1300x1000, slow-machine timeouts), reused
 

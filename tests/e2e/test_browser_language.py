@@ -4,7 +4,8 @@ A user opens the app (English), picks 简体中文: the tab names, the form labe
 wrote and an error toast are Chinese; a reload keeps Chinese (the choice is stored in the browser), and
 switching back gives English, also after a reload. Nothing trains: the launch is refused for its setting.
 
-Browser: Chromium at /usr/bin/chromium (or $CHROMIUM), driven by Playwright; skipped when neither is there.
+Browser: Chromium at /usr/bin/chromium (or $CHROMIUM), driven by Playwright; skipped when either is
+missing (a failure with CI=true).
 
     .venv/bin/python -m pytest tests/e2e/test_browser_language.py -q
 

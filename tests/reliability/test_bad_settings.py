@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import DATA, REPO
+from conftest import AUTHORS, REPO
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from tiny_models import TINY_POSITIONS, save_tiny_mlm
@@ -57,7 +57,7 @@ CASES = [
 ]
 IDS = [case[0] for case in CASES]
 ENDPOINTS = {"pretrain": "/start_pretraining", "finetune": "/start_finetuning"}
-TRAIN_FILE = DATA / "sst2" / "stsa.binary.dev"  # '<label> <text>' lines: the CLI's fine-tuning data
+TRAIN_FILE = AUTHORS["dev"]  # text,label CSV (60 rows, 3 classes): the CLI's fine-tuning data
 
 
 @pytest.fixture(scope="module")

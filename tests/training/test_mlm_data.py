@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import WIKITEXT
+from conftest import CHESTERTON, MOBY_DICK, SAMPLE_CORPUS
 
 from pretrain_studio.data.corpus import ingest_corpus, load_corpus
 from pretrain_studio.data.tokenizer import iter_text_batches, train_tokenizer
@@ -56,9 +56,10 @@ def test_the_key_changes_with_every_input():
 
 @pytest.fixture(scope="module")
 def wiki_split(tmp_path_factory):
-    """WikiText-2's test file as a corpus (about 2,700 documents, 1.2 MB), its held-out split and a tokenizer."""
+    """Three real books as a corpus (Moby Dick's start, Persuasion, a part of Chesterton: about 6,000 line
+    documents, 390 KB), its held-out split and a tokenizer."""
     folder = tmp_path_factory.mktemp("packing")
-    ingest_corpus([WIKITEXT], folder / "corpus")
+    ingest_corpus([MOBY_DICK, SAMPLE_CORPUS, CHESTERTON], folder / "corpus")
     corpus = load_corpus(folder / "corpus")
     split = held_out_split(corpus, 0.05, 1)
     fingerprint = split_fingerprint(corpus, 0.05, 1)
@@ -74,8 +75,8 @@ def reference_blocks(docs, tokenizer, max_seq_length: int, batch: int) -> list[l
 
 def test_several_processes_pack_exactly_the_blocks_one_process_packs(wiki_split, tmp_path, monkeypatch):
     split, fingerprint, tokenizer = wiki_split
-    # Batches of 100 documents: 27 training batches, so each of 2 or 3 processes packs several, and an even
-    # split of the 2,746 training documents between processes (1,373 each) would cut a batch in two.
+    # Batches of 100 documents: 58 training batches, so each of 2 or 3 processes packs several, and an even
+    # split of the 5,713 training documents between processes (2,856.5 each) would cut a batch in two.
     monkeypatch.setattr(mlm_data, "PACK_BATCH_DOCS", 100)
     expected = reference_blocks(split["train"], tokenizer, 64, 100)
     expected_eval = reference_blocks(split["test"], tokenizer, 64, 100)
@@ -122,7 +123,7 @@ def test_an_entry_written_before_packing_used_processes_is_still_read(wiki_split
 def test_small_splits_are_packed_in_one_process_large_ones_in_up_to_one_per_cpu(wiki_split, monkeypatch):
     split, _, _ = wiki_split
     train = split["train"]
-    assert 1_100_000 < text_bytes(train) < 1_400_000  # WikiText-2's test file is 1.29 MB, 95% of it here
+    assert 300_000 < text_bytes(train) < 450_000  # the three books are 390 KB, 95% of them here
     assert packing_processes(train) == 1
     monkeypatch.setattr(mlm_data, "MIN_BYTES_PER_PROCESS", 1)
     assert packing_processes(train) == min(os.cpu_count(), len(os.sched_getaffinity(0)))

@@ -85,7 +85,7 @@ def traces(figure) -> dict[str, tuple[list, list]]:
 def test_poll_at_step_50000_plots_the_whole_run_within_the_bound(monitor):
     studio, poll = monitor
     write_steps(studio, 0, 50_000)
-    text, figure, _, _, _, state, _ = poll(RUN, {"run_id": None, "after_id": 0, "series": {}}, False)
+    text, figure, _, _, _, _, state, _ = poll(RUN, {"run_id": None, "after_id": 0, "series": {}}, False)
     drawn = traces(figure)
     assert set(drawn) == {"train loss", "eval loss", "learning rate"}
     for x, _ in drawn.values():
@@ -98,7 +98,7 @@ def test_poll_at_step_50000_plots_the_whole_run_within_the_bound(monitor):
     # One more logging step arrives: the next poll reads only it and shows it in the text at once, but
     # the plot waits until PLOT_SECONDS after its last redraw; then its point is the plot's last.
     write_steps(studio, 50_001, 50_010)
-    text, figure, _, _, _, state, _ = poll(RUN, state, False)
+    text, figure, _, _, _, _, state, _ = poll(RUN, state, False)
     assert figure == gr.skip() and "step **50010**" in text
     state["drawn_at"] -= PLOT_SECONDS
     _, figure, *_ = poll(RUN, state, False)

@@ -307,6 +307,8 @@ MESSAGES: dict[str, str] = {
     "summary.line": "`{run_id}` · **{status}** · {kind} on {device} · {steps} · took {took} · created {created}",
     "summary.tags": "Tags: {tags}",
     "summary.notes": "Notes: {notes}",
+    "summary.owner": ("Training in another process: pid {pid} on host {host}. Stop works from here; resume and "
+                      "delete wait until that process ends."),
     "files.title": "#### Files",
     "files.none": "*no files yet*",
     "files.checkpoints": "Checkpoints: {checkpoints}",
@@ -443,6 +445,64 @@ MESSAGES: dict[str, str] = {
     "error.no_train_file": "no training file given: upload a .csv, .tsv, .jsonl, .parquet or labelled .txt file",
     "error.no_file": "no file given",
     "error.enter_text": "text: enter a text to classify",
+
+    # --- what a run's numbers mean: verdict, no-context line, downstream checks (ui/quality.py) ---------------------
+    "label.time_budget_minutes": "Time budget (minutes, 0 = off)",
+    "label.downstream_datasets": "Downstream checks",
+    "label.downstream_eval_steps": "Check every (steps, 0 = auto)",
+    "label.pooling": "Pooling",
+    "label.head_init": "Head starts from",
+    "label.finetune_learning_rate": "Learning rate (0 = auto)",
+    "label.finetune_num_epochs": "Epochs (0 = auto)",
+    "col.verdict": "verdict",
+    "verdict.ok": "✓ Above the majority class and the linear probe.",
+    "verdict.below_majority": "⚠ **Not above the majority class**: {advice}",
+    "verdict.below_probe": "⚠ **Not above the linear probe**: {advice}",
+    "verdict.marker_ok": "✓ above probe",
+    "verdict.marker_probe": "⚠ below probe",
+    "verdict.marker_majority": "⚠ majority",
+    "verdict.marker_paid_off": "✓ beats start",
+    "verdict.marker_not_paid_off": "⚠ not above start",
+    "advice.majority": ("the model scores no better than always answering the most frequent class ({majority}): "
+                        "it has not learned the task yet"),
+    "advice.probe": ("a logistic regression on the frozen base model's features scores {probe}, at least as well as "
+                     "this fine-tune ({score})"),
+    "advice.longer": "train longer (this run took {steps} steps), or raise the learning rate (it was {rate})",
+    "advice.full": "a model this small learns more with full fine-tuning than with an adapter",
+    "advice.pooling": "classify from the mean of the token states (pooling=mean)",
+    "advice.head_init": "start the head from the linear probe (head_init=linear_probe)",
+    "quality.no_context_below": " ({gap} nats below the no-context line)",
+    "quality.no_context_above": " ({gap} nats above the no-context line)",
+    "quality.page_below": ("Held-out loss {loss} nats: **{gap} nats below** the no-context line ({line} nats: each "
+                           "masked token guessed from its training frequency alone)."),
+    "quality.page_above": ("Held-out loss {loss} nats: **{gap} nats above** the no-context line ({line} nats: each "
+                           "masked token guessed from its training frequency alone): not yet better than guessing "
+                           "from word frequencies."),
+    "quality.page_line_only": "No-context line: {line} nats (each masked token guessed from its training frequency alone).",
+    "downstream.random": "random weights",
+    "downstream.base": "the base model",
+    "downstream.paid_off": "**{dataset}**: +{points} points over {reference} at step {step} ({final}, start {start})",
+    "downstream.not_yet": "**{dataset}**: not yet better than {reference} (start {start}, now {final})",
+    "downstream.not_better": "**{dataset}**: not better than {reference} (start {start}, final {final})",
+    "downstream.only_start": "**{dataset}**: {start} with {reference} at step 0; the next check comes later",
+    "downstream.help_scratch": ("What usually helps: more text, a longer budget, or continue pretraining an existing "
+                                "encoder instead of starting from scratch."),
+    "downstream.help_base": "What usually helps: more text, or a longer budget.",
+    "downstream.cost": "Downstream checks took {seconds} s ({share} of the run).",
+    "downstream.cost_plain": "Downstream checks took {seconds} s.",
+    "plot.no_context": "no context (unigram)",
+    "plot.no_pretraining": "no pretraining (random weights)",
+    "plot.base_model_line": "base model",
+    "plot.downstream_accuracy": "{dataset}: fine-tuned",
+    "plot.downstream_probe": "{dataset}: linear probe",
+    "plot.downstream_title": "downstream checks",
+    "plot.validation_accuracy": "validation accuracy",
+    "monitor.downstream": "Downstream checks",
+    "page.downstream": "Downstream checks",
+    "corpus.small": ("⚠ **Small corpus**: {words} words, under {threshold}. Pretraining from scratch on it is unlikely "
+                     "to give an encoder that fine-tunes better than random weights (measured: "
+                     "bench/quality_per_hour.py). Continue pretraining an existing encoder (Pretrain → Continue "
+                     "pretraining from) or add more text."),
 }
 
 # Help texts of the config fields: their docstrings. Fine-tuning's own where it differs from pretraining's.

@@ -304,6 +304,7 @@ MESSAGES: dict[str, str] = {
     "summary.line": "`{run_id}` · **{status}** · {kind} · 设备 {device} · {steps} · 用时 {took} · 创建于 {created}",
     "summary.tags": "标签：{tags}",
     "summary.notes": "备注：{notes}",
+    "summary.owner": "正在另一个进程中训练：主机 {host} 上的 pid {pid}。可以在这里停止；恢复和删除要等那个进程结束。",
     "files.title": "#### 文件",
     "files.none": "*还没有文件*",
     "files.checkpoints": "检查点：{checkpoints}",
@@ -436,6 +437,58 @@ MESSAGES: dict[str, str] = {
     "error.no_file": "没有文件",
     "error.enter_text": "text：请输入要分类的文本",
 
+    # --- what a run's numbers mean: verdict, no-context line, downstream checks (ui/quality.py) ---------------------
+    "label.time_budget_minutes": "时间预算（分钟，0 = 关闭）",
+    "label.downstream_datasets": "下游检查",
+    "label.downstream_eval_steps": "检查间隔（步，0 = 自动）",
+    "label.pooling": "池化方式",
+    "label.head_init": "分类头初始化",
+    "label.finetune_learning_rate": "学习率（0 = 自动）",
+    "label.finetune_num_epochs": "轮数（0 = 自动）",
+    "col.verdict": "结论",
+    "verdict.ok": "✓ 高于多数类基线和线性探针。",
+    "verdict.below_majority": "⚠ **没有超过多数类基线**：{advice}",
+    "verdict.below_probe": "⚠ **没有超过线性探针**：{advice}",
+    "verdict.marker_ok": "✓ 超过探针",
+    "verdict.marker_probe": "⚠ 低于探针",
+    "verdict.marker_majority": "⚠ 未超过多数类",
+    "verdict.marker_paid_off": "✓ 超过起点",
+    "verdict.marker_not_paid_off": "⚠ 未超过起点",
+    "advice.majority": "模型的得分不比总是回答最常见的类别（{majority}）更好：它还没有学会这个任务",
+    "advice.probe": "在冻结的基础模型特征上做逻辑回归，得分 {probe}，不低于这次微调（{score}）",
+    "advice.longer": "训练更久（这次运行训练了 {steps} 步），或提高学习率（本次为 {rate}）",
+    "advice.full": "这么小的模型用全参数微调比用适配器学得更多",
+    "advice.pooling": "用词元状态的平均值做分类（pooling=mean）",
+    "advice.head_init": "让分类头从线性探针开始（head_init=linear_probe）",
+    "quality.no_context_below": "（比无上下文基线低 {gap} nats）",
+    "quality.no_context_above": "（比无上下文基线高 {gap} nats）",
+    "quality.page_below": "验证损失 {loss} nats：比无上下文基线（{line} nats：每个被掩码的词元只按它在训练集中的频率猜）**低 {gap} nats**。",
+    "quality.page_above": ("验证损失 {loss} nats：比无上下文基线（{line} nats：每个被掩码的词元只按它在训练集中的频率猜）"
+                           "**高 {gap} nats**：还不如只按词频猜。"),
+    "quality.page_line_only": "无上下文基线：{line} nats（每个被掩码的词元只按它在训练集中的频率猜）。",
+    "downstream.random": "随机权重",
+    "downstream.base": "基础模型",
+    "downstream.paid_off": "**{dataset}**：第 {step} 步比{reference}高 {points} 个百分点（{final}，起点 {start}）",
+    "downstream.not_yet": "**{dataset}**：还没有超过{reference}（起点 {start}，现在 {final}）",
+    "downstream.not_better": "**{dataset}**：没有超过{reference}（起点 {start}，最终 {final}）",
+    "downstream.only_start": "**{dataset}**：第 0 步（{reference}）为 {start}；下一次检查稍后进行",
+    "downstream.help_scratch": "通常有帮助的做法：更多文本、更长的训练预算，或者在现有编码器上继续预训练，而不是从零开始。",
+    "downstream.help_base": "通常有帮助的做法：更多文本，或更长的训练预算。",
+    "downstream.cost": "下游检查用时 {seconds} 秒（占运行的 {share}）。",
+    "downstream.cost_plain": "下游检查用时 {seconds} 秒。",
+    "plot.no_context": "无上下文（一元词频）",
+    "plot.no_pretraining": "未预训练（随机权重）",
+    "plot.base_model_line": "基础模型",
+    "plot.downstream_accuracy": "{dataset}：微调",
+    "plot.downstream_probe": "{dataset}：线性探针",
+    "plot.downstream_title": "下游检查",
+    "plot.validation_accuracy": "验证集准确率",
+    "monitor.downstream": "下游检查",
+    "page.downstream": "下游检查",
+    "corpus.small": ("⚠ **语料较小**：{words} 个词，少于 {threshold}。在它上面从零预训练，得到的编码器不太可能比随机权重"
+                     "微调得更好（实测：bench/quality_per_hour.py）。建议在现有编码器上继续预训练（预训练 → 在此模型上继续"
+                     "预训练），或加入更多文本。"),
+
     # --- help texts of the config fields (en: the fields' docstrings in config.py) ----------------------------------
     "field.devices": ("本机上的训练进程数，每个 GPU 一个（或 CPU 进程）。大于 1 时通过 torchrun 启动并以 DDP 训练；"
                       "每个进程每步处理 `batch_size` 条序列。"),
@@ -447,8 +500,8 @@ MESSAGES: dict[str, str] = {
     "field.base_model": "在此模型上继续预训练：一个已完成的运行 ID，或本地 Hugging Face 模型文件夹。留空 = 从零训练。",
     "field.method": "full、top_layers、lora、adalora、ia3 或 adapter（瓶颈适配器，Houlsby 等）。",
     "field.name": "运行的显示名称；留空则根据设置自动生成。",
-    "field.max_steps": "训练的优化步数；0 表示改按 `num_epochs` 训练。",
-    "field.num_epochs": "遍历语料的轮数，`max_steps` 为 0 时使用。",
+    "field.max_steps": "训练的优化步数；0 表示改按 `num_epochs` 训练（或只按时间预算训练）。",
+    "field.num_epochs": "遍历语料的轮数，`max_steps` 为 0 时使用；设置了时间预算时，0 表示除预算外不设上限。",
     "field.batch_size": "每个设备每步的序列数。",
     "field.learning_rate": "峰值学习率（AdamW，线性衰减）。",
     "field.optimizer": "adamw 或 sgd（动量 0.9）。",
@@ -494,10 +547,12 @@ MESSAGES: dict[str, str] = {
     "field.save_steps": "每隔这么多步写一个检查点。",
     "field.torch_compile": "用 torch.compile 编译模型：一次性编译一分钟或更久之后，每步更快。",
     "field.finetune.base_model": "要微调的模型：一个已完成的运行 ID（预训练或微调），或本地 Hugging Face 模型文件夹。",
-    "field.finetune.num_epochs": "遍历训练集的轮数，`max_steps` 为 0 时使用。",
+    "field.finetune.num_epochs": ("遍历训练集的轮数，`max_steps` 为 0 时使用；0 = 自动：大约训练 300 步所需的轮数，"
+                                  "至少 3 轮、最多 10 轮（小数据集需要多于 3 轮）。"),
     "field.finetune.batch_size": "每个设备每步的样本数。",
-    "field.finetune.learning_rate": ("峰值学习率；0 表示使用该方法的默认值（full 5e-5、top_layers 1e-4、lora 5e-4、"
-                                     "adalora 1e-3、ia3 3e-3、adapter 1e-3）。"),
+    "field.finetune.learning_rate": ("峰值学习率；0 = 自动：该方法在 BERT-base 规模（隐藏层 768）模型上的学习率（full 5e-5、"
+                                     "top_layers 1e-4、lora 5e-4、adalora 1e-3、ia3 3e-3、adapter 1e-3），基础模型更窄时按 "
+                                     "(768 / 隐藏层大小) ** 1.5 放大，每种方法有上限（tiny：full 7.3e-4）。"),
     "field.finetune.warmup_steps": "预热：整数表示步数，小于 1 表示占总步数的比例。",
     "field.finetune.weight_decay": "权重衰减。",
     "field.finetune.dropout": "编码器隐藏层和注意力的 dropout。",
@@ -506,4 +561,17 @@ MESSAGES: dict[str, str] = {
     "field.finetune.logging_steps": "每隔这么多步记录一次训练损失和学习率。",
     "field.finetune.seed": "初始化和数据顺序的随机种子。",
     "field.finetune.precision": "auto、fp32、bf16 或 fp16（auto：硬件原生支持时用 bf16，否则 fp32；fp16 需要 CUDA）。",
+    "field.time_budget_minutes": ("按墙钟时间训练这么多分钟（0 = 关闭）：学习率随已用时间衰减，恰好在预算用完时降到 0，"
+                                  "然后做最后一次评估并保存模型。max_steps 和 num_epochs 不为 0 时是上限：哪个先到就在"
+                                  "哪里结束。恢复运行时继续使用剩余的时间。"),
+    "field.downstream_datasets": ("预训练过程中用来检查模型的带标签数据集（ID）：在第 0 步和每隔 downstream_eval_steps "
+                                  "步，用一个固定的方案把模型的副本简短微调一次并在验证集上评分，旁边是一个线性探针"
+                                  "（检查期间训练暂停；运行会记录暂停了多久）。"),
+    "field.downstream_eval_steps": "两次下游检查之间的步数；0 = 在整个运行中均匀安排五次检查（另加第 0 步和结束时）。",
+    "field.pooling": ("分类器如何看文本：mean（词元状态的平均值，不含填充）或 cls（BERT 的 [CLS] 池化层）。只用 MLM "
+                      "预训练的编码器从没训练过用 [CLS] 概括文本：从这样的模型出发，mean 要好得多"
+                      "（bench/quality_per_hour.py）。"),
+    "field.head_init": ("分类头如何初始化：linear_probe（LP-FT：先在冻结的特征上拟合一个逻辑回归，所以第 0 步的得分就和"
+                        "探针一样）或 random（随机初始化）。"),
+    "field.finetune.max_steps": "训练的优化步数；0 表示改按 `num_epochs` 训练。",
 }

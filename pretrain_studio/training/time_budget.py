@@ -1,0 +1,85 @@
+"""A wall-clock budget for a run: the learning rate follows elapsed time, and the run ends at the budget.
+
+With `time_budget_minutes` set, the learning-rate schedule is a function of time, not of steps: linear warm-up
+over the first `warmup_steps` steps, then a linear decay that reaches zero exactly when the budget is spent
+(as in Cramming, Geiping & Goldstein 2022, and "How to Train BERT with an Academic Budget", Izsak et al. 2021).
+So the run anneals at the budget however fast this machine is, and the last steps are small ones; stopping a
+step-scheduled run early would leave it at a high learning rate. `max_steps` and `num_epochs` still bound the
+run when not 0.
+
+Elapsed time counts from the first training step and includes evaluations and checkpoints (the user's clock),
+but not the downstream checks (downstream.py): they measure the model, and must not take training time from it.
+It is saved with each checkpoint (TrainerState's stateful callbacks), so a resumed run continues with the time
+left at that checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
+
+UNBOUNDED_STEPS = 10 ** 9  # the Trainer needs a step count; a budget-only run ends on time long before this
+
+
+class TimeBudget(TrainerCallback, ExportableState):
+    """Measures elapsed training time, ends the run at the budget, and tells the schedule how far it is."""
+
+    def __init__(self, minutes: float, elapsed: float = 0.0):
+        self.budget = float(minutes) * 60.0
+        self.elapsed_before = float(elapsed)  # from the checkpoint this run resumed from
+        self._started: float | None = None
+        self.excluded = 0.0  # seconds of downstream checks, not counted
+        self.ended_by_budget = False
+
+    def exclude(self, seconds: float) -> None:
+        self.excluded += seconds
+
+    def elapsed(self) -> float:
+        running = time.time() - self._started - self.excluded if self._started is not None else 0.0
+        return self.elapsed_before + running
+
+    def fraction(self) -> float:
+        """Share of the budget spent, 0..1."""
+        return min(1.0, self.elapsed() / self.budget) if self.budget > 0 else 0.0
+
+    def remaining(self) -> float:
+        return max(0.0, self.budget - self.elapsed())
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.elapsed() >= self.budget:
+            self.ended_by_budget = True
+            control.should_training_stop = True  # the recipe's final evaluation and save follow
+
+    # ExportableState: saved in each checkpoint's trainer_state.json, restored on resume.
+    def state(self) -> dict:
+        return {"args": {"minutes": self.budget / 60.0, "elapsed": self.elapsed()}, "attributes": {}}
+
+
+def restore_elapsed(checkpoint) -> float:
+    """Seconds of budget already spent at a checkpoint (0 when it has none recorded)."""
+    import json
+    from pathlib import Path
+
+    if checkpoint is None:
+        return 0.0
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+        return float(state["stateful_callbacks"]["TimeBudget"]["args"]["elapsed"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def time_schedule(optimizer: torch.optim.Optimizer, budget: TimeBudget, warmup_steps: int):
+    """A LambdaLR whose factor is warm-up by steps, then (1 - share of the budget spent)."""
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        return warm * max(0.0, 1.0 - budget.fraction())
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
