@@ -198,7 +198,7 @@ def random_control(reference: dict, a, out: Path) -> dict:
 
 def finetune(studio: Studio, dataset_id: str, model: str, a, name: str) -> dict:
     """The studio's default recipe, then (with --grid) other learning rates; the best on validation counts."""
-    common = {"dataset_id": dataset_id, "base_model": model, "max_steps": a.finetune_steps, "batch_size": 32,
+    common = {"kind": "finetune", "dataset_id": dataset_id, "base_model": model, "max_steps": a.finetune_steps, "batch_size": 32,
               "max_seq_length": 64, "eval_steps": max(25, a.finetune_steps // 6), "device": a.device}
     default = foreground(studio, {**common, "name": name})
     runs = [default]

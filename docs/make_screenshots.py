@@ -40,8 +40,14 @@ def main() -> None:
             return wait_for(lambda: (lambda s: s if s["status"] not in ("queued", "running") else None)(
                 client.predict(run_id, api_name="/run_status")), timeout=3600, interval=2, message=run_id)
 
-        pretrained = client.predict({"corpus_id": corpus["corpus_id"]}, api_name="/start_pretraining")["run_id"]
-        finished(pretrained)
+        # As the app's form launches it: every default, the sample set as the downstream check.
+        pretrained = client.predict({"corpus_id": corpus["corpus_id"], "downstream_datasets": [dataset["dataset_id"]]},
+                                    api_name="/start_pretraining")["run_id"]
+        info = finished(pretrained)["info"]
+        summary = info["downstream"][dataset["dataset_id"]]
+        print(f"{pretrained}: {info['train_seconds']:.0f} s of training, downstream checks {info['downstream_seconds']:.0f} s "
+              f"({info['downstream_seconds'] / info['train_seconds']:.0%} of it); eval loss vs no-context line "
+              f"{info['no_context_loss']:.2f}; downstream {summary}")
         run_id = client.predict({"dataset_id": dataset["dataset_id"], "base_model": pretrained},
                                 api_name="/start_finetuning")["run_id"]
         status = finished(run_id)

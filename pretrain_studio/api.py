@@ -23,12 +23,21 @@ from .ui.errors import user_errors
 def register_api(studio: Studio) -> None:
     """Register the endpoints on the Blocks being built (call inside `with gr.Blocks()`)."""
 
-    def upload_corpus(files: list[FileData], name: str = "", txt_mode: str = "lines", text_column: str = "") -> dict:
+    def upload_corpus(files: list[FileData], name: str = "", txt_mode: str = "lines", text_column: str = "",
+                      dedupe: bool = True, strip_gutenberg: bool = False, drop_boilerplate_lines: bool = False,
+                      near_duplicates: bool = False) -> dict:
         """Ingest files (.txt, .jsonl, .csv, .tsv, .parquet, optionally .gz) as one corpus.
         txt_mode: 'lines' (a document per line) or 'paragraphs' (blank-line separated).
-        Returns {corpus_id, name, documents, characters, words, empty_lines, duplicate_documents, encodings, files}."""
+        dedupe (default true): remove exact duplicate documents. Off by default: strip_gutenberg (Project Gutenberg
+        header and licence of .txt files), drop_boilerplate_lines (.txt lines with under 3 letters or under half
+        letters), near_duplicates (MinHash LSH, Jaccard >= 0.8 on word 5-shingles).
+        Returns {corpus_id, name, documents, characters, words, empty_lines, duplicate_documents, encodings, files,
+        long_documents, removed: {exact_duplicates, near_duplicates, boilerplate_lines, gutenberg_boilerplate},
+        cleaning: the options used}."""
         paths = [f["path"] if isinstance(f, dict) else getattr(f, "path", f) for f in (files or [])]
-        return studio.upload_corpus(paths, name, txt_mode=txt_mode, text_column=text_column or None)
+        return studio.upload_corpus(paths, name, txt_mode=txt_mode, text_column=text_column or None, dedupe=dedupe,
+                                    strip_gutenberg=strip_gutenberg, drop_boilerplate_lines=drop_boilerplate_lines,
+                                    near_duplicates=near_duplicates)
 
     def list_corpora() -> list:
         """All corpora, newest first."""
@@ -149,3 +158,33 @@ def register_api(studio: Studio) -> None:
                predict_file, get_run, compare_runs, rename_run, tag_run, delete_run, cancel_run, resume_run, queue,
                move_in_queue, enqueue_sweep, export_run):
         gr.api(user_errors(fn), api_name=fn.__name__)
+    _accept_calls_without_trailing_defaults()
+
+
+def _accept_calls_without_trailing_defaults() -> None:
+    """Let a raw HTTP call (/gradio_api/call/<name>) leave out trailing parameters that have defaults, as
+    gradio_client does: an endpoint extended with a new parameter (upload_corpus's cleaning options, issue 16)
+    keeps answering the calls written for its old parameter list. Gradio itself refuses a call with fewer
+    values than inputs, so the missing ones are filled in with the function's defaults before its check."""
+    import inspect
+
+    from gradio.context import Context
+
+    blocks = Context.root_block
+    if blocks is None:
+        return
+    check = blocks.validate_inputs
+
+    def validate_inputs(block_fn, inputs):
+        missing = len(block_fn.inputs) - len(inputs)
+        if missing > 0 and block_fn.fn is not None and block_fn.api_name:
+            try:
+                params = list(inspect.signature(block_fn.fn).parameters.values())
+            except (TypeError, ValueError):
+                params = []
+            tail = params[len(inputs):len(block_fn.inputs)] if len(params) == len(block_fn.inputs) else []
+            if tail and all(p.default is not inspect.Parameter.empty for p in tail):
+                inputs.extend(p.default for p in tail)
+        return check(block_fn, inputs)
+
+    blocks.validate_inputs = validate_inputs

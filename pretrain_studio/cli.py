@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--txt-mode", choices=["lines", "paragraphs"], default="lines",
                           help=".txt files: one document per line, or blank-line-separated paragraphs")
     pretrain.add_argument("--text-column", default=None, help="text column of .csv/.tsv/.jsonl/.parquet files")
+    pretrain.add_argument("--no-dedupe", dest="dedupe", action="store_false",
+                          help="keep exact duplicate documents (by default they are removed, the first one kept)")
+    pretrain.add_argument("--strip-gutenberg", action="store_true",
+                          help=".txt files: drop a Project Gutenberg header and licence (text outside the markers)")
+    pretrain.add_argument("--drop-boilerplate-lines", action="store_true",
+                          help=".txt files: drop lines with under 3 letters or under 50%% letters")
+    pretrain.add_argument("--near-duplicates", action="store_true",
+                          help="also remove near-duplicate documents (MinHash, Jaccard >= 0.8 on word 5-shingles)")
     _add_config_flags(pretrain)
     _add_workspace(pretrain)
 
@@ -169,11 +177,15 @@ def main(argv: list[str] | None = None) -> int:
             # Settings first: a wrong flag is refused before the files are copied into the workspace as a corpus.
             studio.pretrain_config({**values, "corpus_id": PENDING_DATA}, check_data=False)
             corpus = studio.upload_corpus(args.corpus, args.corpus_name, txt_mode=args.txt_mode,
-                                          text_column=args.text_column)
-            from .data.corpus import long_documents_note
+                                          text_column=args.text_column, dedupe=args.dedupe,
+                                          strip_gutenberg=args.strip_gutenberg,
+                                          drop_boilerplate_lines=args.drop_boilerplate_lines,
+                                          near_duplicates=args.near_duplicates)
+            from .data.corpus import long_documents_note, removed_note
 
             print(f"corpus {corpus['corpus_id']}: {corpus['documents']:,} documents, "
-                  f"{corpus['characters']:,} characters{long_documents_note(corpus['long_documents'])}")
+                  f"{corpus['characters']:,} characters{long_documents_note(corpus['long_documents'])}"
+                  f"{removed_note(corpus['removed'])}")
             values["corpus_id"] = corpus["corpus_id"]
             return train_foreground(studio, values)
         if args.command == "finetune":

@@ -23,6 +23,14 @@ MODEL_PRESETS: dict[str, tuple[int, int]] = {
     "base": (12, 768),
 }
 
+# Encoder architectures a model from scratch can have (`architecture`): BERT (Devlin et al. 2019) or ModernBERT
+# (Warner et al. 2024: rotary positions, GeGLU feed-forward, pre-norm, no biases, local/global attention).
+ARCHITECTURES = ("bert", "modernbert")
+# ModernBERT's attention pattern, as ModernBERT-base: every third layer (the first one included) attends globally,
+# the others within a window of 128 tokens (64 either side). With max_seq_length <= 64 every layer sees the whole
+# sequence; at the default 128 a local layer sees about half of it.
+MODERNBERT_ATTENTION = {"global_attn_every_n_layers": 3, "local_attention": 128}
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the hardware runs it natively, else fp32
 # Trackers the Trainer can also report to -> the Python package each needs.
 TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio"}
@@ -39,14 +47,21 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
-def preset_shape(name: str) -> dict:
-    """BertConfig keyword arguments for a size preset."""
+def preset_shape(name: str, architecture: str = "bert") -> dict:
+    """BertConfig (or ModernBertConfig) keyword arguments for a size preset.
+
+    BERT's feed-forward has two matrices of hidden x 4 hidden (8 hidden^2 weights). ModernBERT's GeGLU has three
+    of hidden x intermediate (`Wi` holds the value and the gate, 2 x intermediate wide, `Wo` maps back), so the same
+    weight count needs intermediate = 8/3 hidden, rounded to a multiple of 64: tiny 320, mini 704, small and
+    medium 1344, base 2048. With its bias-free projections and no position embeddings a ModernBERT preset then
+    has slightly fewer parameters than the BERT one (tiny 1.43 M vs 1.51 M with 8000 tokens)."""
     layers, hidden = MODEL_PRESETS[name]
+    intermediate = 4 * hidden if architecture == "bert" else max(64, 64 * round(8 * hidden / 3 / 64))
     return {
         "num_hidden_layers": layers,
         "hidden_size": hidden,
         "num_attention_heads": max(1, hidden // 64),
-        "intermediate_size": 4 * hidden,
+        "intermediate_size": intermediate,
     }
 
 
@@ -144,6 +159,10 @@ class PretrainConfig(LaunchSettings):
     """Display name of the run; empty means one is made from the settings."""
     model_size: str = "tiny"
     """Size preset for a model from scratch: tiny, mini, small, medium, base."""
+    architecture: str = "bert"
+    """Architecture of a model from scratch: bert, or modernbert (rotary positions, GeGLU, pre-norm, no biases,
+    global attention every third layer and a 128-token window in the others) at about the same parameter count.
+    Continued pretraining keeps the base model's architecture."""
     base_model: str = ""
     """Continue pretraining this model: a completed run id or a local Hugging Face folder. Empty = from scratch."""
     vocab_size: int = 8000
@@ -217,6 +236,9 @@ class PretrainConfig(LaunchSettings):
             raise ConfigError("corpus_id", "choose a corpus to train on")
         if not self.base_model and self.model_size not in MODEL_PRESETS:
             raise ConfigError("model_size", f"unknown preset {self.model_size!r}; choose one of {', '.join(MODEL_PRESETS)}")
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError("architecture", f"unknown architecture {self.architecture!r}; choose one of "
+                                              f"{', '.join(ARCHITECTURES)}")
         _check_number(self, "learning_rate", positive=True)
         _check_number(self, "weight_decay", minimum=0)
         _check_int(self, "vocab_size", minimum=MIN_VOCAB_SIZE,
@@ -291,6 +313,7 @@ def auto_epochs(train_rows: int, batch_size: int) -> float:
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 EARLY_STOPPING_METRICS = ("eval_f1", "eval_accuracy", "eval_loss")
+DEFAULT_TARGET_MODULES = "query,value"  # BERT's names; peft_methods.target_modules_for maps them per architecture
 POOLINGS = ("mean", "cls")  # how a classifier pools token states (pooling.py)
 HEAD_INITS = ("linear_probe", "random")  # how the classification head starts (training/head_init.py)
 
@@ -359,8 +382,9 @@ class FinetuneConfig(LaunchSettings):
     """lora / adalora: scaling numerator (the update is scaled by alpha / r)."""
     lora_dropout: float = 0.1
     """lora / adalora: dropout on the adapter input."""
-    lora_target_modules: str = "query,value"
-    """lora / adalora / ia3: comma-separated module names to adapt (ia3 also adds the feed-forward output)."""
+    lora_target_modules: str = DEFAULT_TARGET_MODULES
+    """lora / adalora / ia3: comma-separated module names to adapt (ia3 also adds the feed-forward output). The
+    default, query,value, means Wqkv (the fused attention projection) on a ModernBERT base."""
     adalora_init_r: int = 12
     """adalora: initial rank of every update before pruning."""
     adalora_target_r: int = 4

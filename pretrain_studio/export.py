@@ -55,7 +55,7 @@ def metrics_csv(rows: list[dict]) -> str:
 
 
 def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: dict, command: str,
-               merged: bool) -> str:
+               merged: bool, architecture: str = "") -> str:
     """README.md for the exported run."""
     config = run["config"]
     info = run["info"]
@@ -85,7 +85,12 @@ def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: di
                   "runs load with `AutoModelForSequenceClassification.from_pretrained(\"model\")`; peft runs with "
                   "`PeftModel.from_pretrained(base, \"model\")` on the base model"
                   + ("; `merged/` is a plain transformers model with the adapter merged in." if merged else ".")]
-        if config.get("pooling") == "mean":
+        if architecture == "modernbert":
+            lines += ["", f"A ModernBERT classifier pools natively (`classifier_pooling`, here "
+                      f"`{config.get('pooling', 'cls')}`): a full model's config.json carries it; for a peft "
+                      "adapter, load the base with `classifier_pooling=\"" + str(config.get("pooling", "cls"))
+                      + "\"` before `PeftModel.from_pretrained`."]
+        elif config.get("pooling") == "mean":
             lines += ["", "This classifier is mean-pooled (`\"pooling\": \"mean\"` in `studio_model.json`): its pooler "
                       "reads the average of the last hidden states over the real tokens, not the `[CLS]` state. "
                       "Without Pretrain Studio, compute that mean yourself and apply the pooler and the head:", "",
@@ -116,6 +121,17 @@ def merge_adapter(model_folder: Path, out: Path) -> None:
                                                     indent=2) + "\n", encoding="utf-8")
 
 
+def model_architecture(model_folder: Path) -> str:
+    """The model_type of a run's model (an adapter's: its base model's), or "" when it cannot be read."""
+    from .model_store import architecture_folder
+
+    try:
+        config = json.loads((architecture_folder(model_folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError):
+        return ""
+    return config.get("model_type", "") if isinstance(config, dict) else ""
+
+
 def export_run(run: dict, run_dir: Path, out_dir: Path, *, data: dict | None, metrics: list[dict], finals: dict,
                command: str, merged: bool = False) -> Path:
     """Write `<out_dir>/<run_id>.zip` and return its path."""
@@ -131,8 +147,8 @@ def export_run(run: dict, run_dir: Path, out_dir: Path, *, data: dict | None, me
             merge_adapter(model_folder, staging / "merged")
         (staging / "config.json").write_text(json.dumps(run["config"], indent=2) + "\n", encoding="utf-8")
         (staging / "metrics.csv").write_text(metrics_csv(metrics), encoding="utf-8")
-        (staging / "README.md").write_text(model_card(run, data, fingerprint, finals, command, merged),
-                                           encoding="utf-8")
+        (staging / "README.md").write_text(model_card(run, data, fingerprint, finals, command, merged,
+                                                      model_architecture(model_folder)), encoding="utf-8")
         (staging / "command.txt").write_text(command + "\n", encoding="utf-8")
         target = out_dir / f"{run['id']}.zip"
         partial = target.with_suffix(".zip.partial")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .pooling import apply_pooling
+from .pooling import apply_pooling, native_pooling
 
 STUDIO_MODEL_FILE = "studio_model.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -129,15 +129,21 @@ def load_classifier(folder: str | Path, device: str = "cpu"):
     id2label = {int(k): v for k, v in info["id2label"].items()}
     label2id = {v: k for k, v in id2label.items()}
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    pooling = info.get("pooling", "cls")  # folders saved before the setting existed pool [CLS]
+    pooling = info.get("pooling")  # folders saved before the setting existed pool [CLS]
+
+    def pooled(model):
+        if pooling is None and native_pooling(model):  # a plain ModernBERT folder pools as its config says
+            return model
+        return apply_pooling(model, pooling or "cls")
+
     if info["method"] == "adapter":
-        model = apply_pooling(load_bottleneck(folder, device=device), pooling)
+        model = pooled(load_bottleneck(folder, device=device))
     elif (folder / "adapter_config.json").exists():
         base = AutoModelForSequenceClassification.from_pretrained(
             info["base_model"], num_labels=len(id2label), id2label=id2label, label2id=label2id)
-        model = PeftModel.from_pretrained(apply_pooling(base, pooling), folder)  # pooler first: peft wraps it
+        model = PeftModel.from_pretrained(pooled(base), folder)  # pooler first: peft wraps it
     else:
-        model = apply_pooling(AutoModelForSequenceClassification.from_pretrained(folder), pooling)
+        model = pooled(AutoModelForSequenceClassification.from_pretrained(folder))
     return tokenizer, model.to(device).eval(), info
 
 

@@ -11,6 +11,10 @@ gives the classifier that signal from step one.
 keep their usual layout, and only the pooler's input changes (the padding-masked mean of the last hidden states
 instead of the first token's). The choice is recorded in the run's `studio_model.json` (`"pooling"`), and every
 loader here applies it again; a folder without the key is `[CLS]`-pooled, as before this setting existed.
+
+ModernBERT pools natively: `ModernBertForSequenceClassification` reads `config.classifier_pooling` ("cls" or
+"mean", padding excluded) before its head. For it the setting is mapped onto that field, nothing is swapped, and a
+full model's saved config.json carries it, so plain transformers loads it pooling the same way.
 """
 
 from __future__ import annotations
@@ -61,11 +65,20 @@ class MeanPooler(torch.nn.Module):
         return self.activation(self.dense(pooled))
 
 
+def native_pooling(model: torch.nn.Module) -> bool:
+    """Whether the classifier pools as its config says (ModernBERT's `classifier_pooling`)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", "") == "modernbert" and hasattr(config, "classifier_pooling")
+
+
 def apply_pooling(model: torch.nn.Module, pooling: str) -> torch.nn.Module:
     """Make a freshly loaded sequence classifier pool as `pooling` says (before peft or adapters wrap it).
     A model without a BERT-style pooler is left as it is when `pooling` is "cls", refused otherwise."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    if native_pooling(model):
+        model.config.classifier_pooling = pooling
+        return model
     if pooling == "cls":
         return model
     encoder = getattr(model, getattr(model, "base_model_prefix", ""), None)

@@ -50,8 +50,10 @@ class Studio(RunsDesk, FinetuneDesk):
     # --- corpora ----------------------------------------------------------------
 
     def upload_corpus(self, files: list, name: str = "", txt_mode: str = "lines",
-                      text_column: str | None = None) -> dict:
-        """Ingest files as one corpus; nothing is stored when any file is bad."""
+                      text_column: str | None = None, dedupe: bool = True, strip_gutenberg: bool = False,
+                      drop_boilerplate_lines: bool = False, near_duplicates: bool = False) -> dict:
+        """Ingest files as one corpus; nothing is stored when any file is bad. Exact duplicate documents are
+        removed unless dedupe is false; the other cleaning filters are off unless asked for (data/corpus.py)."""
         # Gradio hands over str paths (UI) or FileData dicts (API); tests and the CLI pass Path objects.
         paths = [Path(f["path"] if isinstance(f, dict) else f) for f in (files or [])]
         if not paths:
@@ -59,7 +61,9 @@ class Studio(RunsDesk, FinetuneDesk):
         corpus_id = new_id("corpus")
         dest = self.workspace.corpus_dir(corpus_id)
         try:
-            stats = ingest_corpus(paths, dest, txt_mode=txt_mode, text_column=text_column or None)
+            stats = ingest_corpus(paths, dest, txt_mode=txt_mode, text_column=text_column or None, dedupe=dedupe,
+                                  strip_gutenberg=strip_gutenberg, drop_boilerplate_lines=drop_boilerplate_lines,
+                                  near_duplicates=near_duplicates)
         except CorpusError as exc:
             raise StudioError(str(exc)) from None
         name = (name or "").strip() or paths[0].name
@@ -261,6 +265,8 @@ def corpus_summary(row: dict) -> dict:
         "empty_lines": stats.get("empty_lines", 0), "duplicate_documents": stats.get("duplicate_documents", 0),
         "encodings": stats.get("encodings", {}), "files": stats.get("files", []),
         "long_documents": stats.get("long_documents", 0),
+        # What the cleaning filters removed; {} for a corpus ingested before they existed (issue 16).
+        "removed": stats.get("removed", {}), "cleaning": stats.get("cleaning", {}),
     }
 
 
@@ -283,6 +289,8 @@ def default_run_name(cfg, source_name: str) -> str:
     if cfg.kind == "finetune":
         return f"{cfg.method} fine-tune on {source_name}"
     base = "continued" if cfg.base_model else cfg.model_size
+    if not cfg.base_model and cfg.architecture != "bert":
+        base += f" {cfg.architecture}"
     return f"{base} MLM on {source_name}"
 
 

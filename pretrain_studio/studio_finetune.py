@@ -97,7 +97,7 @@ class FinetuneDesk:
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         from .model_store import architecture_folder
-        from .training.peft_methods import check_target_modules, encoder_layers
+        from .training.peft_methods import check_target_modules, encoder_layers, target_modules_for
 
         if cfg.method not in ("lora", "adalora", "ia3", "top_layers"):
             return
@@ -110,7 +110,7 @@ class FinetuneDesk:
                 if cfg.top_layers > layers:
                     raise ConfigError("top_layers", f"the model has only {layers} encoder layers")
             else:
-                check_target_modules(model, cfg.target_modules())
+                check_target_modules(model, target_modules_for(model, cfg), cfg.method)
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
 

@@ -43,7 +43,7 @@ class RunsDesk:
             config = run["config"]
             row.update(method=config.get("method") if run["kind"] == "finetune" else "mlm",
                        base_model=config.get("base_model") or (config.get("model_size") and
-                                                               f"scratch ({config['model_size']})"),
+                                                               f"scratch ({scratch_shape(config)})"),
                        data=sources.get(run["corpus_id"] or run.get("dataset_id"), ""),
                        tags=run["tags"], notes=run["notes"], best_metric=best_metric(run, finals.get(run["id"], {})),
                        # What the run's scores mean (training/verdict.py, training/downstream.py), for the table.
@@ -304,3 +304,9 @@ def _matches(row: dict, filters: dict) -> bool:
         if text not in (haystack + " " + " ".join(row["tags"])).lower():
             return False
     return True
+
+
+def scratch_shape(config: dict) -> str:
+    """A from-scratch run's model in the runs table: its size preset, and its architecture unless BERT."""
+    architecture = config.get("architecture") or "bert"
+    return config["model_size"] + ("" if architecture == "bert" else f" {architecture}")

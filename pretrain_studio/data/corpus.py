@@ -10,6 +10,13 @@ Design points:
   memory does not grow with the corpus. Text is decoded incrementally and documents go in
   bounded batches straight into the dataset's Arrow file (the file `save_to_disk` would
   write); the duplicate check keeps its document hashes on disk, not in a set.
+* Clean by default (issue 16). Exact duplicate documents are removed (`dedupe=True`): the first
+  occurrence stays, and the repeats are found from the hashes on disk once every file is read and
+  dropped in one more streaming pass over the Arrow file (memory: one bit per document). Because
+  this happens at ingest, the held-out split of mlm_data.held_out_split, taken from the stored
+  corpus, can never hold a text that also sits in training. Optional filters (cleaning.py), off by
+  default: Project Gutenberg header and licence (per file, before it is cut into documents),
+  boilerplate lines, near-duplicates (MinHash LSH). `stats.removed` says how much each one took.
 * Honest decoding. UTF-8 is tried first, then cp1252, then Latin-1. Each file's chosen
   encoding is reported, because a wrong guess shows up later as garbage tokens.
 * All or nothing. The corpus is built in a temporary sibling of `dest_dir` and renamed
@@ -52,16 +59,20 @@ from .readers import (
     open_text,
     read_delimited,
     read_jsonl,
+    paragraphs_from_lines,
     read_lines,
-    read_paragraphs,
     cut_long,
     read_parquet,
 )
+from .cleaning import NearDuplicateFilter, drop_boilerplate, gutenberg_markers, strip_gutenberg
 from .staging import staged_dataset
 
-__all__ = ["CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "long_documents_note", "preview_rows"]
+__all__ = ["REMOVED_KEYS", "CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "long_documents_note",
+           "preview_rows", "removed_note"]
 
 TXT_MODES = ("lines", "paragraphs")
+# The keys of CorpusStats.removed, in the order the corpus page lists them.
+REMOVED_KEYS = ("exact_duplicates", "near_duplicates", "boilerplate_lines", "gutenberg_boilerplate")
 
 # Below this many words, pretraining from scratch on a corpus is unlikely to give an encoder that fine-tunes better
 # than random weights, and the corpus page says so before launch. Where the number comes from
@@ -90,7 +101,7 @@ _BATCH_CHARS = 8 * 1024 * 1024
 _FEATURES = datasets.Features({"text": datasets.Value("string")})
 _DATA_FILE = "data-00000-of-00001.arrow"  # the name save_to_disk gives a one-shard dataset
 
-# Document hashes are spilled to disk in buffers of this many 8-byte hashes (1 MB).
+# Document hashes (with their rows) are spilled to disk in buffers of this many (2 MB).
 _DIGEST_BUFFER = 1 << 17
 _DIGEST_BUCKETS = 256
 
@@ -103,13 +114,13 @@ _HIST_EDGES = sorted({round(2 ** (i / 2)) for i in range(64)})
 
 @dataclass
 class CorpusStats:
-    """What was ingested. Counts refer to the documents that were kept."""
+    """What was ingested. Counts refer to the documents that were kept (after de-duplication and the filters)."""
 
     documents: int
     characters: int
     words: int  # each CJK character is a word; other text is split at whitespace (see chinese.count_words)
     empty_lines: int  # blank/whitespace-only lines or records skipped
-    duplicate_documents: int  # documents whose exact text occurred earlier (count of repeats)
+    duplicate_documents: int  # documents whose exact text occurred earlier (count of repeats; removed when dedupe)
     length_histogram: dict  # {"edges": [...], "counts": [...]}: document lengths in words
     encodings: dict  # {file_name: "utf-8" | "cp1252" | "latin-1" | ...}: the encoding used per file
     files: list[str]  # file names ingested
@@ -123,6 +134,12 @@ class CorpusStats:
     # `characters`, and how many different characters occur (letters, digits, punctuation, ideographs).
     cjk_characters: int = 0
     distinct_characters: int = 0
+    # What each cleaning filter removed (issue 16): documents for the duplicate filters, non-blank lines for the
+    # line filters. A filter that was off removed 0. `gutenberg_files`: files in which Gutenberg markers were found.
+    removed: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(REMOVED_KEYS, 0))
+    gutenberg_files: int = 0
+    # The cleaning options the corpus was built with.
+    cleaning: dict = dataclasses.field(default_factory=dict)
 
     @property
     def cjk_share(self) -> float:
@@ -143,6 +160,10 @@ def ingest_corpus(
     txt_mode: str = "lines",
     text_column: str | None = None,
     min_chars: int = 1,
+    dedupe: bool = True,
+    strip_gutenberg: bool = False,
+    drop_boilerplate_lines: bool = False,
+    near_duplicates: bool = False,
 ) -> CorpusStats:
     """Read the files, write ONE Arrow dataset (datasets.Dataset, single column "text") with save_to_disk at dest_dir, return stats.
 
@@ -155,7 +176,15 @@ def ingest_corpus(
     joined by single spaces. `text_column` picks the field in .jsonl/.csv/.tsv/.parquet
     files. Documents are stripped of surrounding whitespace. Documents that end up empty are
     skipped and counted in `empty_lines`. Documents shorter than `min_chars` characters are
-    skipped and counted in `short_documents`. Exact duplicates are kept but counted.
+    skipped and counted in `short_documents`. Exact duplicates (the same text after stripping) are
+    counted in `duplicate_documents` and, with `dedupe` (the default), removed: the first occurrence
+    stays. Off by default: `strip_gutenberg` drops a Project Gutenberg header and licence from each .txt
+    file before it is cut into documents; `drop_boilerplate_lines` drops .txt lines with fewer than 3
+    letters or under 50% letters (in "paragraphs" mode before the lines are joined);
+    `near_duplicates` drops documents whose word 5-shingles have an estimated Jaccard similarity of
+    0.8 or more with an earlier document (MinHash LSH; its memory grows with the corpus). It catches
+    exact duplicates too, which count as near-duplicates when `dedupe` is off. `stats.removed` counts
+    what each filter removed (cleaning.py has the filters).
     A document over MAX_DOCUMENT_CHARS (1,000,000) characters is cut at whitespace into pieces of at
     most that size, read without ever holding it whole, and counted in `long_documents`.
 
@@ -164,13 +193,32 @@ def ingest_corpus(
     so a typo cannot delete unrelated data.
     """
     _check_options(txt_mode, text_column, min_chars)
+    cleaning = _Cleaning(*(_check_flag(name, value) for name, value in (
+        ("dedupe", dedupe), ("strip_gutenberg", strip_gutenberg), ("drop_boilerplate_lines", drop_boilerplate_lines),
+        ("near_duplicates", near_duplicates))))
     sources = _resolve_sources(files)
     dest = Path(dest_dir)
     _check_destination(dest)
 
     with staged_dataset(dest, CorpusError, "build the corpus") as work_dir:
-        stats = _build_dataset(sources, work_dir, txt_mode, text_column, min_chars)
+        stats = _build_dataset(sources, work_dir, txt_mode, text_column, min_chars, cleaning)
     return stats
+
+
+@dataclass(frozen=True)
+class _Cleaning:
+    """The cleaning options of one ingest (see ingest_corpus)."""
+
+    dedupe: bool = True
+    strip_gutenberg: bool = False
+    drop_boilerplate_lines: bool = False
+    near_duplicates: bool = False
+
+
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise CorpusError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
 
 
 def long_documents_note(count: int) -> str:
@@ -178,6 +226,14 @@ def long_documents_note(count: int) -> str:
     if not count:
         return ""
     return f" ({count:,} over-long documents cut into pieces of at most {MAX_DOCUMENT_CHARS:,} characters)"
+
+
+def removed_note(removed: dict) -> str:
+    """What the CLI adds to a corpus summary about the cleaning filters: "" when they removed nothing."""
+    what = {"exact_duplicates": "exact duplicates", "near_duplicates": "near-duplicates",
+            "boilerplate_lines": "boilerplate lines", "gutenberg_boilerplate": "Gutenberg header/licence lines"}
+    parts = [f"{removed[key]:,} {label}" for key, label in what.items() if removed.get(key)]
+    return f"; removed {', '.join(parts)}" if parts else ""
 
 
 def load_corpus(dest_dir: str | Path) -> datasets.Dataset:
@@ -267,26 +323,37 @@ def _check_destination(dest: Path) -> None:
 
 
 def _build_dataset(
-    sources: list[Source], work_dir: Path, txt_mode: str, text_column: str | None, min_chars: int
+    sources: list[Source], work_dir: Path, txt_mode: str, text_column: str | None, min_chars: int,
+    cleaning: _Cleaning = _Cleaning(),
 ) -> CorpusStats:
-    """Stream every file into one Arrow file, in the layout of `save_to_disk`, at work_dir/dataset."""
+    """Stream every file into one Arrow file, in the layout of `save_to_disk`, at work_dir/dataset; then drop the
+    duplicates from it (a second streaming pass, only when there are any or near-duplicates are looked for)."""
     dataset_dir = work_dir / "dataset"
     dataset_dir.mkdir()
     encodings: dict[str, str] = {}
     with _ArrowBatchWriter(dataset_dir / _DATA_FILE) as writer:
-        collector = _Collector(writer, min_chars, work_dir / "digests")
+        collector = _Collector(writer, min_chars, work_dir / "digests", cleaning)
         for source in sources:
-            docs_before, empty_before, short_before = collector.documents, collector.empty, collector.short
+            before = (collector.documents, collector.empty, collector.short, collector.boilerplate,
+                      collector.gutenberg)
             with file_errors(source):
                 encodings[source.name] = _ingest_file(source, collector, work_dir, txt_mode, text_column)
-            if collector.documents == docs_before:
+            if collector.documents == before[0]:
                 # Per file, not only overall: a file that yields nothing usually means a wrong
                 # column or mode, and the user should hear about it, not get a smaller corpus.
-                empty, short = collector.empty - empty_before, collector.short - short_before
+                # (A file whose documents all repeat earlier ones is no error: they are removed later, and counted.)
+                empty, short, boilerplate, gutenberg = (collector.empty - before[1], collector.short - before[2],
+                                                        collector.boilerplate - before[3],
+                                                        collector.gutenberg - before[4])
                 detail = f"{empty} empty"
                 if short:
                     detail += f", {short} shorter than min_chars={min_chars}"
+                if boilerplate:
+                    detail += f", {boilerplate} boilerplate lines dropped"
+                if gutenberg:
+                    detail += f", {gutenberg} lines of Project Gutenberg header and licence dropped"
                 raise CorpusError(f"{source.name}: no documents found ({detail})")
+    collector.remove_duplicates(dataset_dir / _DATA_FILE, work_dir)
     _write_dataset_metadata(dataset_dir)
     return collector.stats(files=[s.name for s in sources], encodings=encodings)
 
@@ -325,10 +392,21 @@ def _ingest_file(
     # csv needs newline="" so that quoted fields keep their own line breaks. Everything else
     # uses universal newlines, which turn CRLF and lone CR into LF.
     newline = "" if source.kind in ("csv", "tsv") else None
+    markers = None
+    if source.kind == "txt" and collector.cleaning.strip_gutenberg:
+        with open_text(source, encoding, None) as stream:  # a first pass: where the markers are, if anywhere
+            markers = gutenberg_markers(read_lines(stream))
+        collector.gutenberg_files += bool(markers)
     with open_text(source, encoding, newline) as stream:
         if source.kind == "txt":
-            read = read_paragraphs if txt_mode == "paragraphs" else read_lines
-            records = read(stream, collector.count_long)
+            paragraphs = txt_mode == "paragraphs"
+            # In "paragraphs" mode an over-long line is counted as the over-long paragraph it makes, not twice.
+            lines = read_lines(stream) if paragraphs else read_lines(stream, collector.count_long)
+            if markers is not None:
+                lines = strip_gutenberg(lines, markers, collector.count_gutenberg)
+            if collector.cleaning.drop_boilerplate_lines:
+                lines = drop_boilerplate(lines, collector.count_boilerplate)
+            records = paragraphs_from_lines(lines, collector.count_long) if paragraphs else lines
         elif source.kind == "jsonl":
             records = read_jsonl(stream, source.name, text_column or "text")
         else:
@@ -355,6 +433,12 @@ class _ArrowBatchWriter:
         if len(self._pending) >= _BATCH_DOCS or self._pending_chars >= _BATCH_CHARS:
             self.flush()
 
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        """Append a record batch of the same schema (one read back from such a file) as it is."""
+        self.flush()
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+
     def flush(self) -> None:
         if self._pending:
             column = pa.array(self._pending, type=pa.string())
@@ -376,18 +460,27 @@ class _ArrowBatchWriter:
 class _Collector:
     """Cleans each record into a document, keeps the statistics and hands kept documents to the writer."""
 
-    def __init__(self, writer: _ArrowBatchWriter, min_chars: int, digest_dir: Path):
+    def __init__(self, writer: _ArrowBatchWriter, min_chars: int, digest_dir: Path, cleaning: _Cleaning = _Cleaning()):
         self._writer = writer
         self._min_chars = min_chars
+        self.cleaning = cleaning
         self.documents = self.characters = self.words = self.cjk = 0
         self._characters = _CharacterSet()
         self.empty = self.short = self.long = 0
+        self.boilerplate = self.gutenberg = self.gutenberg_files = 0  # lines dropped, files with markers
+        self.repeats = self.exact_removed = self.near_removed = 0  # set by remove_duplicates
         self._digests = _DuplicateCounter(digest_dir)
         self._hist_counts = [0] * len(_HIST_EDGES)
 
     def count_long(self) -> None:
         """A reader cut an over-long document into pieces itself (to keep memory bounded)."""
         self.long += 1
+
+    def count_boilerplate(self) -> None:
+        self.boilerplate += 1
+
+    def count_gutenberg(self) -> None:
+        self.gutenberg += 1
 
     def offer(self, text: str | None) -> None:
         if text is not None and len(text) > MAX_DOCUMENT_CHARS:  # a CSV/JSON/Parquet cell; readers cut long lines
@@ -418,7 +511,7 @@ class _Collector:
             # Lone surrogates (possible via JSON "\ud800" escapes) cannot be stored as UTF-8.
             encoded = text.encode("utf-8", "replace")
             text = encoded.decode("utf-8")
-        self._digests.add(hashlib.blake2b(encoded, digest_size=8).digest())
+        self._digests.add(hashlib.blake2b(encoded, digest_size=8).digest(), self.documents)  # row = documents so far
 
         n_words, n_cjk = count_words(text)
         self.documents += 1
@@ -433,13 +526,61 @@ class _Collector:
         for text in texts:
             self.offer(text)
 
+    def remove_duplicates(self, data_file: Path, work_dir: Path) -> None:
+        """Once every file is in `data_file`: drop the exact repeats (with `dedupe`) and the near-duplicates (with
+        `near_duplicates`) from it, and take them out of the counts. One streaming pass over the Arrow file, batch
+        by batch, into a new one; skipped when there is nothing to drop. The first occurrence always stays."""
+        drop_bits, self.repeats = self._digests.repeat_rows(self.documents) if self.cleaning.dedupe \
+            else (None, self._digests.repeats())
+        near = NearDuplicateFilter() if self.cleaning.near_duplicates else None
+        if drop_bits is None and near is None:
+            return
+        before = work_dir / "before-dedupe.arrow"
+        data_file.rename(before)
+        kept_characters = _CharacterSet() if near is not None else None  # a near-duplicate may hold rare characters
+        start = 0
+        with pa.OSFile(str(before), "rb") as source, _ArrowBatchWriter(data_file) as writer:
+            for batch in pa.ipc.open_stream(source):  # read, not memory-mapped: resident memory stays one batch
+                n = batch.num_rows
+                drop = np.zeros(n, dtype=bool)
+                if drop_bits is not None:
+                    drop = _bits(drop_bits, start, n)
+                    self.exact_removed += int(drop.sum())
+                if near is not None:
+                    for i, text in enumerate(batch.column(0).to_pylist()):
+                        if drop[i]:
+                            continue
+                        if near.is_repeat(text):
+                            drop[i] = True
+                            self.near_removed += 1
+                        else:
+                            kept_characters.add(text)
+                if drop.any():
+                    for text in batch.column(0).filter(pa.array(drop)).to_pylist():
+                        self._forget(text)
+                    batch = batch.filter(pa.array(~drop))
+                writer.add_batch(batch)
+                start += n
+        before.unlink()
+        if kept_characters is not None:
+            self._characters = kept_characters
+
+    def _forget(self, text: str) -> None:
+        """Take a dropped document out of the counts that `_offer` added it to."""
+        n_words, n_cjk = count_words(text)
+        self.documents -= 1
+        self.characters -= len(text)
+        self.words -= n_words
+        self.cjk -= n_cjk
+        self._hist_counts[bisect_right(_HIST_EDGES, n_words) - 1] -= 1
+
     def stats(self, files: list[str], encodings: dict[str, str]) -> CorpusStats:
         return CorpusStats(
             documents=self.documents,
             characters=self.characters,
             words=self.words,
             empty_lines=self.empty,
-            duplicate_documents=self._digests.repeats(),
+            duplicate_documents=self.repeats,
             length_histogram=self._histogram(),
             encodings=dict(encodings),
             files=list(files),
@@ -447,6 +588,10 @@ class _Collector:
             long_documents=self.long,
             cjk_characters=self.cjk,
             distinct_characters=self._characters.distinct(),
+            removed={"exact_duplicates": self.exact_removed, "near_duplicates": self.near_removed,
+                     "boilerplate_lines": self.boilerplate, "gutenberg_boilerplate": self.gutenberg},
+            gutenberg_files=self.gutenberg_files,
+            cleaning=dataclasses.asdict(self.cleaning),
         )
 
     def _histogram(self) -> dict:
@@ -492,40 +637,71 @@ class _CharacterSet:
 
 
 class _DuplicateCounter:
-    """Counts documents whose exact text occurred earlier, in memory that does not grow with the corpus.
+    """Finds documents whose exact text occurred earlier, in memory that does not grow with the corpus.
 
     A set of the 8-byte hashes in memory costs about 90 bytes per document (over 250 MB for a 200 MB
-    corpus of short lines). Instead the hashes are buffered (1 MB) and spilled to 256 bucket files
-    on disk by their last byte; at the end each bucket is read and counted on its own, so a bucket
-    holds 1/256 of the hashes (8 bytes per document on disk, about 30 kB of memory per million
-    documents). Repeats = hashes - distinct hashes, as the set counted them.
+    corpus of short lines). Instead each hash, with its document's row number, is buffered (1 MB) and
+    spilled to 256 bucket files on disk by the hash's last byte; at the end each bucket is read and
+    checked on its own, so a bucket holds 1/256 of the hashes (16 bytes per document on disk, about
+    60 kB of memory per million documents). Repeats = hashes - distinct hashes, as the set counted
+    them; `repeat_rows` also says which rows they are (every occurrence after the first), as a bitmap
+    of one bit per document. (Two different texts share an 8-byte hash with odds of about 1 in 10^7
+    for a corpus of a million documents; the later one would be dropped.)
     """
 
     def __init__(self, folder: Path):
         self._folder = folder
         self._folder.mkdir()
-        self._pending = bytearray()
+        self._pending = bytearray()  # 8-byte hash, 8-byte row, hash, row, ...
 
-    def add(self, digest: bytes) -> None:
+    def add(self, digest: bytes, row: int) -> None:
         self._pending += digest
-        if len(self._pending) >= 8 * _DIGEST_BUFFER:
+        self._pending += row.to_bytes(8, "little")
+        if len(self._pending) >= 16 * _DIGEST_BUFFER:
             self._spill()
 
     def _spill(self) -> None:
-        digests = np.frombuffer(bytes(self._pending), dtype=np.uint64)
+        if not self._pending:
+            return
+        pairs = np.frombuffer(bytes(self._pending), dtype="<u8").reshape(-1, 2)
         self._pending.clear()
-        buckets = (digests >> np.uint64(56)).astype(np.uint8)
-        order = np.argsort(buckets, kind="stable")
-        digests, buckets = digests[order], buckets[order]
+        buckets = (pairs[:, 0] >> np.uint64(56)).astype(np.uint8)
+        order = np.argsort(buckets, kind="stable")  # stable: rows stay ascending within each bucket
+        pairs, buckets = pairs[order], buckets[order]
         bounds = np.searchsorted(buckets, np.arange(_DIGEST_BUCKETS + 1))
         for bucket in np.flatnonzero(np.diff(bounds)):
             with open(self._folder / f"{bucket:02x}", "ab") as fh:
-                fh.write(digests[bounds[bucket] : bounds[bucket + 1]].tobytes())
+                fh.write(pairs[bounds[bucket] : bounds[bucket + 1]].tobytes())
+
+    def _buckets(self) -> Iterable[np.ndarray]:
+        self._spill()
+        for path in sorted(self._folder.iterdir()):
+            yield np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
 
     def repeats(self) -> int:
-        self._spill()
-        total = 0
-        for path in self._folder.iterdir():
-            digests = np.fromfile(path, dtype=np.uint64)
-            total += len(digests) - len(np.unique(digests))
-        return total
+        return sum(len(pairs) - len(np.unique(pairs[:, 0])) for pairs in self._buckets())
+
+    def repeat_rows(self, documents: int) -> tuple[np.ndarray | None, int]:
+        """(bitmap of the repeated rows, little-endian bits, or None when there are none; how many there are)."""
+        bitmap, total = None, 0
+        for pairs in self._buckets():
+            # return_index gives each hash's first occurrence (numpy sorts stably for it); rows ascend in a bucket.
+            first = np.unique(pairs[:, 0], return_index=True)[1]
+            if len(first) == len(pairs):
+                continue
+            repeated = np.ones(len(pairs), dtype=bool)
+            repeated[first] = False
+            rows = pairs[repeated, 1].astype(np.int64)
+            if bitmap is None:
+                bitmap = np.zeros((documents + 7) // 8, dtype=np.uint8)
+            np.bitwise_or.at(bitmap, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
+            total += len(rows)
+        return bitmap, total
+
+
+def _bits(bitmap: np.ndarray, start: int, n: int) -> np.ndarray:
+    """Rows start .. start + n - 1 of a little-endian bitmap, as booleans."""
+    first, last = start >> 3, (start + n + 7) >> 3
+    bits = np.unpackbits(bitmap[first:last], bitorder="little")
+    offset = start - (first << 3)
+    return bits[offset : offset + n].astype(bool)

@@ -20,7 +20,7 @@ import re
 import shutil
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,27 +242,33 @@ def read_paragraphs(stream: io.TextIOWrapper, on_long: Callable[[], None] = lamb
 
     A paragraph over MAX_DOCUMENT_CHARS is cut as in `read_lines` (calling `on_long` once), so memory stays bounded.
     """
-    lines: list[str] = []
+    return paragraphs_from_lines(read_lines(stream), on_long)
+
+
+def paragraphs_from_lines(lines: Iterable[str], on_long: Callable[[], None] = lambda: None) -> Iterator[str | None]:
+    """`read_paragraphs` on lines that were already read (by `read_lines`, without its `on_long`: a long paragraph
+    is counted here, once) and perhaps filtered (corpus cleaning drops boilerplate lines before they are joined)."""
+    paragraph: list[str] = []
     size, is_long = 0, False
-    for line in read_lines(stream):
+    for line in lines:
         line = line.strip()
         if line:
-            lines.append(line)
+            paragraph.append(line)
             size += len(line) + 1
             if size > MAX_DOCUMENT_CHARS:
-                pieces, rest = cut_long(" ".join(lines))
+                pieces, rest = cut_long(" ".join(paragraph))
                 if not is_long:
                     is_long = True
                     on_long()
                 yield from pieces
-                lines, size = [rest], len(rest)
+                paragraph, size = [rest], len(rest)
             continue
         yield None  # the blank line itself, so it is counted like in "lines" mode
-        if lines:
-            yield " ".join(lines)
-            lines, size, is_long = [], 0, False
-    if lines:
-        yield " ".join(lines)
+        if paragraph:
+            yield " ".join(paragraph)
+            paragraph, size, is_long = [], 0, False
+    if paragraph:
+        yield " ".join(paragraph)
 
 
 def bounded_lines(stream: io.TextIOWrapper, name: str, what: str) -> Iterator[str]:

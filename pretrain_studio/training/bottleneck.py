@@ -1,4 +1,4 @@
-"""Bottleneck (Houlsby) adapters for BERT-style sequence classifiers: insert, save, reload.
+"""Bottleneck (Houlsby) adapters for BERT-style (and ModernBERT) sequence classifiers: insert, save, reload.
 
 peft has no bottleneck adapter and cannot register a new method type, and the
 `adapters` library pins an older transformers, so this small module gives the
@@ -15,6 +15,10 @@ In BERT those sublayer outputs are `encoder.layer.N.attention.output.dense`
 and `encoder.layer.N.output.dense`; each becomes an `AdaptedLinear` that runs
 the original Linear and then its adapter. Trained: the adapters, every
 LayerNorm, the pooler and the classification head.
+
+ModernBERT's layers are pre-norm (x + attn(norm(x)), then x + mlp(norm(x))): the sublayer outputs, before
+the residual add, are `layers.N.attn.Wo` and `layers.N.mlp.Wo` (bias-free), adapted the same way; its
+classification head is `head` (dense + GELU + norm) and `classifier`, trained with the adapters.
 
     add_bottleneck_adapters(model, adapter_size=64)   # then train as usual
     save_bottleneck(model, folder, base_model=path, adapter_size=64)
@@ -37,10 +41,13 @@ from torch import nn
 ADAPTER_CONFIG_NAME = "bottleneck_config.json"
 ADAPTER_WEIGHTS_NAME = "bottleneck_model.safetensors"
 
-# The two sublayer output projections of a BERT-style layer (BertSelfOutput.dense, BertOutput.dense).
-_TARGET_PATTERNS = (re.compile(r"(^|\.)attention\.output\.dense$"), re.compile(r"(^|\.)layer\.\d+\.output\.dense$"))
+# The two sublayer output projections of a BERT-style layer (BertSelfOutput.dense, BertOutput.dense), and of a
+# ModernBERT layer (its attention's and its GeGLU feed-forward's Wo).
+_TARGET_PATTERNS = (re.compile(r"(^|\.)attention\.output\.dense$"), re.compile(r"(^|\.)layer\.\d+\.output\.dense$"),
+                    re.compile(r"(^|\.)layers\.\d+\.(attn|mlp)\.Wo$"))
 # Modules trained (and saved) with the adapters, matched as a component of the qualified name.
 _HEAD_MODULES = ("classifier", "pooler")
+_ARCHITECTURE_HEAD_MODULES = {"modernbert": ("head",)}  # the architecture's own classifier head (config.model_type)
 # Near-zero init of the up-projection: the adapted model starts (almost) as the base model, yet the
 # down-projection gets a gradient from the first step (an exactly-zero `up` would block it for one step).
 _UP_INIT_STD = 1e-3
@@ -91,12 +98,18 @@ def _is_layer_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith("LayerNorm")
 
 
+def _head_modules(model: nn.Module) -> tuple[str, ...]:
+    model_type = getattr(getattr(model, "config", None), "model_type", "")
+    return _HEAD_MODULES + _ARCHITECTURE_HEAD_MODULES.get(model_type, ())
+
+
 def _adapter_method_parameters(model: nn.Module) -> set[str]:
     """Names of the parameters this method trains: adapters, layer norms, pooler, head."""
     names = set()
+    heads = _head_modules(model)
     for module_name, module in model.named_modules():
         parts = module_name.split(".")
-        if isinstance(module, BottleneckAdapter) or _is_layer_norm(module) or any(p in _HEAD_MODULES for p in parts):
+        if isinstance(module, BottleneckAdapter) or _is_layer_norm(module) or any(p in heads for p in parts):
             names.update(name for name, _ in module.named_parameters(prefix=module_name))
     return names
 
@@ -111,7 +124,8 @@ def add_bottleneck_adapters(model: nn.Module, adapter_size: int = 64) -> list[st
     targets = [name for name, module in model.named_modules() if _is_target(name, module)]
     if not targets:
         raise ValueError("model has no BERT-style attention/feed-forward output projections for adapters "
-                         "(modules named '*.attention.output.dense' and 'layer.<N>.output.dense')")
+                         "(modules named '*.attention.output.dense' and 'layer.<N>.output.dense', or ModernBERT's "
+                         "'layers.<N>.attn.Wo' and 'layers.<N>.mlp.Wo')")
     init_std = getattr(getattr(model, "config", None), "initializer_range", 0.02)
     for name in targets:
         parent_name, _, child = name.rpartition(".")

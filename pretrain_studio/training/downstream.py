@@ -72,8 +72,10 @@ class DownstreamTask:
         return self.tokenizer(texts[start:start + size], second, truncation=True,
                               max_length=RECIPE["max_seq_length"], padding=True, return_tensors="pt")
 
-    def check(self, encoder: torch.nn.Module, config, seed: int) -> dict:
-        """Fine-tune a copy of `encoder` (a BertModel-like module) and probe it: {"accuracy", "probe", "seconds"}."""
+    def check(self, encoder: torch.nn.Module, config, seed: int, head: torch.nn.Module | None = None) -> dict:
+        """Fine-tune a copy of `encoder` (a BertModel-like module) and probe it: {"accuracy", "probe", "seconds"}.
+        `head`: the MLM model's head where the classifier has one of the same shape (ModernBERT's dense + GELU +
+        norm), copied in as loading the saved model for fine-tuning would."""
         started = time.time()
         device = next(encoder.parameters()).device
         torch.manual_seed(seed)
@@ -82,6 +84,8 @@ class DownstreamTask:
         model = AutoModelForSequenceClassification.from_config(config)
         body = getattr(model, model.base_model_prefix)
         body.load_state_dict(encoder.state_dict(), strict=False)  # the pooler is the classifier's own
+        if head is not None and isinstance(getattr(model, "head", None), type(head)):
+            model.head.load_state_dict(head.state_dict())
         model = apply_pooling(model.to(device), "mean")
         texts, pairs, labels = self.train
         probe = linear_probe_baseline(body, self.tokenizer, self.train, self.validation, self.names,
@@ -141,7 +145,8 @@ def summarise(points: list[tuple[int, float]]) -> dict:
 
 
 def encoder_of(mlm_model: torch.nn.Module) -> torch.nn.Module:
-    """The encoder inside an MLM model (BertForMaskedLM.bert, a DDP-wrapped one's module's)."""
+    """The encoder inside an MLM model (BertForMaskedLM.bert, ModernBertForMaskedLM.model, a DDP-wrapped one's
+    module's)."""
     model = getattr(mlm_model, "module", mlm_model)
     return getattr(model, model.base_model_prefix)
 
@@ -174,9 +179,13 @@ class DownstreamCallback(TrainerCallback):
             return
         self.last_step = step
         encoder, config = encoder_of(model), getattr(model, "module", model).config
+        head = getattr(getattr(model, "module", model), "head", None)  # ModernBERT's MLM head transform
         was_training = model.training
+        # The check seeds torch for its own fine-tune; training must go on with the random stream it had, so that
+        # a run with checks trains exactly as one without them.
+        rng = torch.random.get_rng_state()
         for task in self.tasks:
-            result = task.check(encoder, config, self.seed)
+            result = task.check(encoder, config, self.seed, head=head)
             self.seconds += result["seconds"]
             if self.clock is not None:
                 self.clock.exclude(result["seconds"])
@@ -187,6 +196,7 @@ class DownstreamCallback(TrainerCallback):
                               f"{result['accuracy']:.4f}, linear probe {result['probe']:.4f} "
                               f"({result['steps']} steps, {result['seconds']:.1f} s)")
         model.train(was_training)
+        torch.random.set_rng_state(rng)
         self.reporter.info(downstream={name: summarise(points) for name, points in self.points.items()},
                            downstream_seconds=self.seconds)
 

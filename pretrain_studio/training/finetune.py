@@ -20,7 +20,7 @@ import torch
 from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments)
 
-from ..config import ConfigError, FinetuneConfig
+from ..config import PEFT_METHODS, ConfigError, FinetuneConfig
 from ..data.labelled import load_labelled
 from ..model_store import artefact_bytes, is_classifier_folder, load_encoder_weights_source, save_classifier
 from ..pooling import apply_pooling
@@ -31,7 +31,7 @@ from .distributed import evaluate_before_training, is_main, main_first, rank_dev
 from .hardware import resolve_device, resolve_precision
 from .head_init import init_head_from_probe
 from .padding import PaddingMeter
-from .peft_methods import apply_method, count_parameters
+from .peft_methods import apply_method, count_parameters, target_modules_for
 from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
 from .verdict import fine_tuning_verdict
 
@@ -94,7 +94,7 @@ def build_classifier(cfg: FinetuneConfig, base_model_dir: Path, work_dir: Path, 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(names), id2label=id2label, label2id={v: k for k, v in id2label.items()},
-        hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
+        **dropout_settings(base, cfg.dropout),
         ignore_mismatched_sizes=True,  # a fine-tuned base may have another number of labels
     )
     limit = getattr(model.config, "max_position_embeddings", None)
@@ -107,8 +107,23 @@ def build_classifier(cfg: FinetuneConfig, base_model_dir: Path, work_dir: Path, 
         if reporter is not None:
             reporter.log(f"head initialised from a linear probe on the frozen features "
                          f"(training accuracy {fitted:.3f})")
+    targets = target_modules_for(model, cfg)
+    if reporter is not None and cfg.method in PEFT_METHODS and targets != cfg.target_modules():
+        reporter.log(f"{cfg.method} targets {','.join(targets)}: the default {cfg.lora_target_modules} named "
+                     f"BERT's projections, these are the {model.config.model_type} model's")
     model = apply_method(model, cfg, total_steps)
     return tokenizer, model, count_parameters(model)
+
+
+def dropout_settings(base: Path, dropout: float) -> dict:
+    """The config keywords that set the encoder's dropout (`dropout`), by the base's architecture: BERT's hidden
+    and attention dropout; ModernBERT's embedding, attention, feed-forward and classifier dropout."""
+    from transformers import AutoConfig
+
+    if AutoConfig.from_pretrained(base).model_type == "modernbert":
+        return {"embedding_dropout": dropout, "attention_dropout": dropout, "mlp_dropout": dropout,
+                "classifier_dropout": dropout}
+    return {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
 
 
 def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReporter, dataset_path: str | Path,

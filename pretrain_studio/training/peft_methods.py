@@ -11,6 +11,12 @@
 peft methods and adapters, the pooler and the head are trained and saved with
 the adapter: a model pretrained with MLM has no trained pooler, so its
 classifier gets a fresh one, and reloading without it would change the answers.
+
+ModernBERT works with every method. Its layers are `model.layers` (top_layers also trains its final norm,
+which sits above them); its classifier head is `head` (dense + GELU + norm) and `classifier`, trained and saved
+like BERT's pooler and classifier; its attention has one fused projection `Wqkv` and an output `Wo`, its GeGLU
+feed-forward `mlp.Wi` and `mlp.Wo`. BERT's default targets (query,value) mean `Wqkv` there, and IA3's
+feed-forward module is `mlp.Wo` (`target_modules_for`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,35 @@ from __future__ import annotations
 import torch
 from peft import AdaLoraConfig, IA3Config, LoraConfig, TaskType, get_peft_model
 
-from ..config import ConfigError, FinetuneConfig
+from ..config import DEFAULT_TARGET_MODULES, ConfigError, FinetuneConfig
 from .bottleneck import add_bottleneck_adapters
 
 # Trained alongside every adapter method and saved with it (see the module docstring).
 HEAD_MODULES = ["classifier", "pooler"]
+# Per architecture (config.model_type): the default targets (lora_target_modules left at BERT's query,value), IA3's
+# feed-forward modules, the classifier's own modules beyond HEAD_MODULES, and what sits above the top layer.
+ARCHITECTURE_MODULES = {
+    "modernbert": {"targets": ["Wqkv"], "feedforward": ["mlp.Wo"], "head": ["head"], "above_layers": ["final_norm"]},
+}
+
+
+def architecture_of(model: torch.nn.Module) -> str:
+    return getattr(getattr(model, "config", None), "model_type", "") or ""
+
+
+def target_modules_for(model: torch.nn.Module, cfg: FinetuneConfig) -> list[str]:
+    """The modules lora / adalora / ia3 adapt: the setting, or, left at its default on an architecture with other
+    names, that architecture's attention projections."""
+    modules = ARCHITECTURE_MODULES.get(architecture_of(model))
+    if modules and cfg.lora_target_modules.strip() == DEFAULT_TARGET_MODULES:
+        return list(modules["targets"])
+    return cfg.target_modules()
+
+
+def head_module_names(model: torch.nn.Module) -> list[str]:
+    """The names of the classifier's own modules (trained by every method): the pooler and classifier, and the
+    architecture's head."""
+    return HEAD_MODULES + ARCHITECTURE_MODULES.get(architecture_of(model), {}).get("head", [])
 
 
 def count_parameters(model: torch.nn.Module) -> dict:
@@ -33,14 +63,17 @@ def count_parameters(model: torch.nn.Module) -> dict:
 
 
 def encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
-    """The stack of transformer layers (BERT: model.bert.encoder.layer)."""
+    """The stack of transformer layers (BERT: model.bert.encoder.layer, ModernBERT: model.model.layers)."""
+    modernbert = architecture_of(model) == "modernbert"
     for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and name.endswith("encoder.layer"):
+        if isinstance(module, torch.nn.ModuleList) and (name.endswith("encoder.layer")
+                                                         or (modernbert and name.endswith("model.layers"))):
             return module
-    raise ConfigError("method", "the model has no BERT-style encoder.layer stack, so top_layers cannot be used")
+    raise ConfigError("method", f"the model ({architecture_of(model) or type(model).__name__}) has no BERT-style "
+                                "encoder.layer stack, so top_layers cannot be used")
 
 
-def check_target_modules(model: torch.nn.Module, targets: list[str]) -> None:
+def check_target_modules(model: torch.nn.Module, targets: list[str], method: str = "lora") -> None:
     """Every target must name modules of this model (peft matches by suffix)."""
     names = [name for name, _ in model.named_modules()]
     for target in targets:
@@ -48,12 +81,13 @@ def check_target_modules(model: torch.nn.Module, targets: list[str]) -> None:
             linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
             raise ConfigError("lora_target_modules",
                               f"the model has no module named {target!r}; its linear layers are called "
-                              f"{', '.join(linear)}")
+                              f"{', '.join(linear)} ({method} on a {architecture_of(model) or type(model).__name__} "
+                              "model)")
 
 
 def head_modules(model: torch.nn.Module) -> list[str]:
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    return [m for m in HEAD_MODULES if m in present]
+    return [m for m in head_module_names(model) if m in present]
 
 
 def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) -> torch.nn.Module:
@@ -71,7 +105,8 @@ def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) 
         for p in model.parameters():
             p.requires_grad = False
         trained = [*layers[len(layers) - cfg.top_layers:]]
-        trained += [module for name, module in model.named_modules() if name.rsplit(".", 1)[-1] in HEAD_MODULES]
+        above = head_module_names(model) + ARCHITECTURE_MODULES.get(architecture_of(model), {}).get("above_layers", [])
+        trained += [module for name, module in model.named_modules() if name.rsplit(".", 1)[-1] in above]
         for module in trained:
             for p in module.parameters():
                 p.requires_grad = True
@@ -81,8 +116,8 @@ def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) 
         add_bottleneck_adapters(model, cfg.adapter_size)
         return model
 
-    targets = cfg.target_modules()
-    check_target_modules(model, targets)
+    targets = target_modules_for(model, cfg)
+    check_target_modules(model, targets, method)
     saved = head_modules(model)
     if method == "lora":
         peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
@@ -101,7 +136,9 @@ def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) 
                                     total_step=total_steps)
     elif method == "ia3":
         # IA3 rescales attention projections and the feed-forward output (its paper's placement).
-        feedforward = ["output.dense"] if any(n.endswith("output.dense") for n, _ in model.named_modules()) else []
+        feedforward = ARCHITECTURE_MODULES.get(architecture_of(model), {}).get("feedforward")
+        if feedforward is None:
+            feedforward = ["output.dense"] if any(n.endswith("output.dense") for n, _ in model.named_modules()) else []
         peft_config = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=targets + feedforward,
                                 feedforward_modules=feedforward, modules_to_save=saved)
     else:

@@ -1,8 +1,8 @@
 """Masked-language-model pretraining: one function, read top to bottom.
 
 `run_pretraining(cfg, run_dir, reporter, corpus_path, base_model_dir)` trains
-a WordPiece tokenizer (or loads the base model's), builds a BERT of a preset
-size (or loads the base model), packs the corpus into full blocks of
+a WordPiece tokenizer (or loads the base model's), builds a BERT or ModernBERT
+(`architecture`) of a preset size (or loads the base model), packs the corpus into full blocks of
 `max_seq_length` tokens (no padding), and trains with the Hugging Face
 `Trainer`. Metrics and Stop go through the `RegistryCallback`. The result is
 a standard folder `run_dir/model` that `transformers.pipeline("fill-mask")`
@@ -15,10 +15,10 @@ import math
 from pathlib import Path
 
 import torch
-from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM, PrinterCallback,
-                          Trainer, TrainingArguments)
+from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM, ModernBertConfig,
+                          ModernBertForMaskedLM, PrinterCallback, Trainer, TrainingArguments)
 
-from ..config import ConfigError, PretrainConfig, preset_shape
+from ..config import MODERNBERT_ATTENTION, ConfigError, PretrainConfig, preset_shape
 from ..data.corpus import load_corpus
 from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .distributed import evaluate_before_training, is_main, main_first, rank_device
@@ -31,7 +31,9 @@ from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed, time_sche
 from .sparse_head import with_sparse_head
 
 MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
-DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+# The config's dropout settings: BERT's, then ModernBERT's.
+DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "embedding_dropout",
+                  "mlp_dropout")
 
 
 def set_dropout(model: torch.nn.Module, p: float) -> dict:
@@ -40,7 +42,29 @@ def set_dropout(model: torch.nn.Module, p: float) -> dict:
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = p
+        elif type(module).__name__ == "ModernBertAttention":
+            # Its attention dropout is a number, not a module, and its output dropout is an Identity at 0.
+            module.attention_dropout = p
+            module.out_drop = torch.nn.Dropout(p) if p > 0 else torch.nn.Identity()
     return saved
+
+
+def new_model(cfg: PretrainConfig, tokenizer) -> torch.nn.Module:
+    """A freshly initialised MLM model of cfg.architecture at the cfg.model_size preset (see config.preset_shape)."""
+    positions = max(512, cfg.max_seq_length)
+    shape = preset_shape(cfg.model_size, cfg.architecture)
+    if cfg.architecture == "modernbert":
+        # The tokenizer is BERT's WordPiece: [CLS] starts a text and [SEP] ends it. attn_implementation "sdpa"
+        # runs everywhere (CPU too); flash-attn is not required.
+        special = {"pad_token_id": tokenizer.pad_token_id, "cls_token_id": tokenizer.cls_token_id,
+                   "sep_token_id": tokenizer.sep_token_id, "bos_token_id": tokenizer.cls_token_id,
+                   "eos_token_id": tokenizer.sep_token_id}
+        config = ModernBertConfig(vocab_size=len(tokenizer), max_position_embeddings=positions,
+                                  attn_implementation="sdpa", **special, **MODERNBERT_ATTENTION, **shape)
+        return ModernBertForMaskedLM(config)
+    config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=positions,
+                        pad_token_id=tokenizer.pad_token_id, **shape)
+    return BertForMaskedLM(config)
 
 
 def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunReporter, corpus_path: str | Path,
@@ -71,17 +95,18 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit and cfg.max_seq_length > limit:
             raise ConfigError("max_seq_length", f"{cfg.max_seq_length} exceeds the model's {limit} positions")
+        if model.config.model_type != cfg.architecture:
+            reporter.log(f"architecture: the base model's ({model.config.model_type}); the architecture setting "
+                         f"({cfg.architecture}) applies to models from scratch")
     else:
-        model_config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=max(512, cfg.max_seq_length),
-                                  pad_token_id=tokenizer.pad_token_id, **preset_shape(cfg.model_size))
-        model = BertForMaskedLM(model_config)
+        model = new_model(cfg, tokenizer)
     model = with_sparse_head(model)  # the vocabulary projection only at masked positions (see sparse_head.py)
     saved_dropout = set_dropout(model, cfg.dropout)
     parameters = sum(p.numel() for p in model.parameters())
     reporter.info(parameters=parameters, device=device, precision=precision, world_size=cfg.world_size(),
                   effective_batch_size=cfg.effective_batch_size())
     reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device} in {precision}, "
-                 f"dropout {cfg.dropout:g}" + effective_batch_note(cfg))
+                 f"dropout {cfg.dropout:g}" + effective_batch_note(cfg) + architecture_note(model))
     reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
 
     # The held-out blocks are masked once, with a fixed seed, so that every
@@ -189,6 +214,18 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     reporter.progress(trainer.state.global_step)
     reporter.log(f"{status} at step {trainer.state.global_step}; model saved to {model_dir}")
     return {"status": status, "step": trainer.state.global_step, "model_dir": str(model_dir)}
+
+
+def architecture_note(model: torch.nn.Module) -> str:
+    """For a ModernBERT, what sets it apart from BERT in the log line: its feed-forward width and attention
+    pattern."""
+    config = model.config
+    if config.model_type != "modernbert":
+        return ""
+    global_layers = sum(kind == "full_attention" for kind in config.layer_types)
+    return (f"; ModernBERT: GeGLU feed-forward {config.intermediate_size} wide, global attention in "
+            f"{global_layers} of {len(config.layer_types)} layers, a {config.local_attention}-token window in the "
+            f"others, {config._attn_implementation} attention")
 
 
 def effective_batch_note(cfg: PretrainConfig) -> str:

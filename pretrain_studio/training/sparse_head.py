@@ -7,6 +7,11 @@ first and runs the head on those alone. The loss is the same number (mean
 cross-entropy over masked positions); `logits` then holds one row per masked
 position instead of one per token. Saving goes through `to_standard()`, so
 the folder a run leaves behind is a plain `BertForMaskedLM`.
+
+ModernBERT has the same idea built in (`ModernBertForMaskedLM.sparse_prediction`: with labels, the head runs on
+the scored positions only and `logits` has one row per masked position, in the same row-major order), so for it
+`with_sparse_head` just switches that on, on the model object: its config keeps `sparse_prediction` as it was,
+and the saved folder is a plain ModernBERT whose logits have the usual shape.
 """
 
 from __future__ import annotations
@@ -43,7 +48,12 @@ class SparseHeadBertForMaskedLM(BertForMaskedLM):
 
 
 def with_sparse_head(model: torch.nn.Module) -> torch.nn.Module:
-    """Swap a BertForMaskedLM for the sparse-head version (same weights); other architectures are left as they are."""
+    """Swap a BertForMaskedLM for the sparse-head version (same weights); switch on a ModernBertForMaskedLM's
+    own sparse prediction (for training only: the config is left as it is); other architectures are left as
+    they are."""
+    if getattr(getattr(model, "config", None), "model_type", "") == "modernbert" and hasattr(model, "sparse_prediction"):
+        model.sparse_prediction = True
+        return model
     if type(model) is not BertForMaskedLM:
         return model
     sparse = SparseHeadBertForMaskedLM(model.config)

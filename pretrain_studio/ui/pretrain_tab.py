@@ -119,6 +119,9 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
             gr.Dropdown, choices=lambda: [(t("choice.model_size", name=k, layers=l, hidden=h), k)
                                           for k, (l, h) in MODEL_PRESETS.items()],
             value=defaults.model_size, label="label.model_size", info="field.model_size")
+        inputs["architecture"] = widget(gr.Dropdown, choices=[("BERT", "bert"), ("ModernBERT", "modernbert")],
+                                        value=defaults.architecture, label="label.architecture",
+                                        info="field.architecture")
         inputs["base_model"] = widget(gr.Dropdown, choices=lambda: base_model_choices(studio), value="",
                                       allow_custom_value=True, label="label.continue_from", info="field.base_model")
     with gr.Row():

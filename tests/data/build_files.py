@@ -91,6 +91,21 @@ def main(shared: Path) -> None:
     write_csv(HERE / "novels_zh_train.csv", train)
     write_csv(HERE / "novels_zh_dev.csv", dev)
     write_csv(HERE / "novels_zh_test.csv", test)
+    gutenberg_excerpts(shared)
+
+
+def gutenberg_excerpts(shared: Path) -> None:
+    """Project Gutenberg header, markers and licence as PG ships them (issue 16): pieces of two files, joined."""
+    books = shared / "pretrain_en"
+    # Today's layout: header, "*** START OF THIS PROJECT GUTENBERG EBOOK", the story's first and last lines,
+    # "*** END OF THIS ...", and the licence up to its first section, with "*** START: FULL LICENSE ***". UTF-8, CRLF.
+    amy = books / "Conrad, Joseph" / "Amy Foster.txt"
+    (HERE / "gutenberg_amy_foster.txt").write_bytes(lines_of(amy, 0, 45) + lines_of(amy, 1124, 1180))
+    # The 1990s layout: a header with "THE SMALL PRINT!" licence ending at "*END*THE SMALL PRINT!", no *** markers,
+    # "End of The Project Gutenberg Etext of ..." as the last line. ASCII, CRLF.
+    faith = books / "London, Jack" / "The Faith of Men.txt"
+    (HERE / "gutenberg_faith_of_men_1990s.txt").write_bytes(
+        lines_of(faith, 0, 8) + lines_of(faith, 116, 128) + lines_of(faith, 249, 290) + lines_of(faith, 5437, 5447))
 
 
 if __name__ == "__main__":

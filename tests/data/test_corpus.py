@@ -70,7 +70,9 @@ def wiki_slice(tmp_path: Path, n_lines: int = 300, source: Path = MOBY_DICK) -> 
                          ids=["moby_dick", "wikitext"])
 def test_crlf_lines_mode_strips_crlf_and_keeps_every_line(tmp_path, source):
     path, expected = wiki_slice(tmp_path, source=source)
-    stats, docs = ingest(tmp_path, [path], txt_mode="lines")
+    # dedupe=False: every line, repeats included (WikiText's slice repeats two); de-duplication is
+    # tests/data/test_corpus_cleaning.py's subject.
+    stats, docs = ingest(tmp_path, [path], txt_mode="lines", dedupe=False)
 
     assert not any("\r" in doc for doc in docs)
     assert stats.documents == len(expected) == len(docs)
@@ -239,12 +241,13 @@ def test_csv_text_column_of_real_chinese_rows(tmp_path):
 
 @pytest.mark.real_data
 def test_toutiao_csv_with_newlines_inside_quotes(tmp_path):
-    stats, docs = ingest(tmp_path, [TOUTIAO], text_column="text")
+    # dedupe=False: one record per row, the 152 repeated titles included (by default they are removed).
+    stats, docs = ingest(tmp_path, [TOUTIAO], text_column="text", dedupe=False)
     assert stats.documents == 5000
     assert docs[0] == "F1赛车手库卡比：除非我撞死了，否则我会一直开下去"
 
     # The keywords column holds the embedded newlines; it must still come out one record per row.
-    kw_stats, kw_docs = ingest(tmp_path / "kw", [TOUTIAO], text_column="keywords")
+    kw_stats, kw_docs = ingest(tmp_path / "kw", [TOUTIAO], text_column="keywords", dedupe=False)
     assert kw_stats.documents + kw_stats.empty_lines == 5000
     assert kw_docs[0] == "Renault,雷诺车队,领航员,拉力赛,Sport,F1,车手,库比卡"
 
@@ -259,9 +262,11 @@ def test_tsv_with_quoted_fields_and_crlf(tmp_path):
         b"4\tplain row\r\n"
     )
     stats, docs = ingest(tmp_path, [path])
-    assert docs == ["plain row", "quoted\twith tab\nand a line break", "plain row"]
+    assert docs == ["plain row", "quoted\twith tab\nand a line break"]  # the second "plain row" is a duplicate
     assert stats.empty_lines == 1
-    assert stats.duplicate_documents == 1
+    assert stats.duplicate_documents == stats.removed["exact_duplicates"] == 1
+    _, kept = ingest(tmp_path / "kept", [path], dedupe=False)
+    assert kept == ["plain row", "quoted\twith tab\nand a line break", "plain row"]
 
 
 def test_single_column_csv_needs_no_text_column(tmp_path):
@@ -376,8 +381,10 @@ def test_duplicates_and_histogram(tmp_path):
     path.write_text("a b c\nsolo\na b c\n\nanother line here now\na b c\nsolo\n", encoding="utf-8")
     stats, docs = ingest(tmp_path, [path])
 
-    assert stats.documents == len(docs) == 6
+    assert docs == ["a b c", "solo", "another line here now"]  # repeats removed (the default), first ones kept
+    assert stats.documents == len(docs) == 3
     assert stats.duplicate_documents == 3  # two repeats of "a b c", one of "solo"
+    assert stats.removed["exact_duplicates"] == 3
     assert stats.empty_lines == 1
     hist = stats.length_histogram
     assert sum(hist["counts"]) == stats.documents
@@ -441,9 +448,13 @@ def test_duplicates_counted_exactly_across_spilled_hash_buffers(tmp_path, monkey
     path = tmp_path / "repeats.txt"
     path.write_text("\n".join(docs) + "\n", encoding="utf-8")
     stats = ingest_corpus([path], tmp_path / "corpus")
+    assert stats.documents == len(set(docs))  # repeats removed (the default), the first occurrence kept
+    assert stats.duplicate_documents == stats.removed["exact_duplicates"] == len(docs) - len(set(docs)) >= 364
+    assert load_corpus(tmp_path / "corpus")["text"] == list(dict.fromkeys(docs))
+    stats = ingest_corpus([path], tmp_path / "kept", dedupe=False)
     assert stats.documents == len(docs)
-    assert stats.duplicate_documents == len(docs) - len(set(docs)) >= 364
-    assert load_corpus(tmp_path / "corpus")["text"] == docs
+    assert stats.duplicate_documents == len(docs) - len(set(docs))
+    assert load_corpus(tmp_path / "kept")["text"] == docs
 
 def test_unrelated_folder_is_never_overwritten(tmp_path):
     dest = tmp_path / "corpus"

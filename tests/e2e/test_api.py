@@ -25,12 +25,32 @@ def corpus(client, wikitext_slice):
 
 
 def test_upload_corpus_returns_its_statistics(client, corpus, wikitext_slice):
-    lines = [l for l in wikitext_slice.read_bytes().decode("utf-8").splitlines() if l.strip()]
-    assert corpus["documents"] == len(lines)
+    lines = [l.strip() for l in wikitext_slice.read_bytes().decode("utf-8").splitlines() if l.strip()]
+    # One document per line, exact repeats removed (the default; the Moby Dick slice repeats 10 lines: "OF", ...).
+    assert corpus["documents"] == len(set(lines)) < len(lines)
+    assert corpus["duplicate_documents"] == corpus["removed"]["exact_duplicates"] == len(lines) - len(set(lines))
     assert corpus["name"] == "wiki slice" and corpus["corpus_id"].startswith("corpus-")
     assert corpus["characters"] > 10_000
     listed = client.predict(api_name="/list_corpora")
     assert corpus["corpus_id"] in [c["corpus_id"] for c in listed]
+
+
+def test_upload_corpus_cleaning_options(client, wikitext_slice, tmp_path):
+    """The cleaning options (issue 16) are parameters of /upload_corpus, after the four it always had."""
+    lines = [l.strip() for l in wikitext_slice.read_bytes().decode("utf-8").splitlines() if l.strip()]
+    kept = client.predict([handle_file(str(wikitext_slice))], "kept", "lines", "", False, api_name="/upload_corpus")
+    assert kept["documents"] == len(lines) and kept["removed"]["exact_duplicates"] == 0
+    assert kept["duplicate_documents"] == len(lines) - len(set(lines)) and kept["cleaning"]["dedupe"] is False
+    book = tmp_path / "book.txt"
+    book.write_text("Produced by a volunteer\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nCall me Ishmael.\n"
+                    "* * * * *\nCall me Ishmael.\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\nLicence\n")
+    cleaned = client.predict(files=[handle_file(str(book))], name="cleaned", strip_gutenberg=True,
+                             drop_boilerplate_lines=True, api_name="/upload_corpus")
+    assert cleaned["documents"] == 1
+    assert cleaned["removed"] == {"exact_duplicates": 1, "near_duplicates": 0, "boilerplate_lines": 1,
+                                  "gutenberg_boilerplate": 4}
+    with pytest.raises(AppError, match="dedupe must be true or false"):
+        client.predict([handle_file(str(book))], "bad", "lines", "", "maybe", api_name="/upload_corpus")
 
 
 def test_pretrain_poll_and_fill_mask(client, corpus, app_server):

@@ -5,7 +5,7 @@ One test walks the four tabs against a real `python app.py` server (the
 
 1. Corpora: upload a slice of WikiText-2 through the file input, name it, click
    "Add corpus"; the success message and the corpus summary (documents,
-   characters) show the numbers the registry recorded.
+   characters, exact duplicates removed) show the numbers the registry recorded.
 2. Bad input: upload `notes.docx`; an error toast names the file and no corpus
    is added (neither in the registry nor in the Corpus dropdown).
 3. Pretrain: pick the new corpus, type small settings into the form, click
@@ -195,10 +195,14 @@ def walk_through(page, app_server, wikitext_slice) -> None:
     corpora = registry.list_corpora()
     assert len(corpora) == corpora_before + 1
     corpus = next(c for c in corpora if c["name"] == "wiki slice")
-    lines = wikitext_slice.read_bytes().decode("ascii").splitlines()
-    assert corpus["documents"] == sum(1 for line in lines if line.strip()), corpus  # one document per text line
-    expect(message).to_have_text(f"Added wiki slice: {corpus['documents']:,} documents.")
+    lines = [line.strip() for line in wikitext_slice.read_bytes().decode("ascii").splitlines() if line.strip()]
+    # One document per text line, exact repeats removed at ingest (the default): the slice repeats 10 lines.
+    repeats = len(lines) - len(set(lines))
+    assert repeats == 10 and corpus["documents"] == len(set(lines)), corpus
+    removed = f"Cleaning removed {repeats} exact duplicates."
+    expect(message).to_have_text(f"Added wiki slice: {corpus['documents']:,} documents. {removed}")
     expect(page.get_by_text(f"{corpus['documents']:,} documents · {corpus['characters']:,} characters")).to_be_visible()
+    expect(page.get_by_text(removed)).to_have_count(2)  # the message, and the corpus summary's cleaning line
     expect(combobox(page, "Corpus")).to_have_value(f"wiki slice ({corpus['documents']:,} docs)")
 
     # --- 2. Bad input: an unsupported file is refused with a message naming it -----------

@@ -243,9 +243,14 @@ def walk_through(page, app_server, wikitext_slice) -> None:
     expect(page.get_by_label("Live refresh")).not_to_be_checked()
     pick_many(page, "Runs to compare", [first, second])
     expect(combobox(page, "Metric")).to_have_value("eval_loss")
-    page.wait_for_function(f"(() => {{ const f = ({COMPARE_FIGURE_JS})(); return f && f.traces.length === 2; }})")
+    # One curve per run, and beside each its dashed no-context line (a pretraining run's info["no_context_loss"]).
+    page.wait_for_function(f"(() => {{ const f = ({COMPARE_FIGURE_JS})(); return f && "
+                           "f.traces.filter(t => !t.name.includes('no context')).length === 2; })")
     figure = page.evaluate(COMPARE_FIGURE_JS)
     assert figure["title"] == "eval_loss", figure
+    lines = [t for t in figure["traces"] if "no context" in t["name"]]
+    assert len(lines) == 2 and {t["name"].split(" · ")[0][-7:-1] for t in lines} == {first[-6:], second[-6:]}, lines
+    figure["traces"] = [t for t in figure["traces"] if "no context" not in t["name"]]
     for run_id in (first, second):
         rows = [r for r in registry.metrics_since(run_id) if r["name"] == "eval_loss"]
         trace = next(t for t in figure["traces"] if t["name"].endswith(f"({run_id[-6:]})"))

@@ -76,7 +76,7 @@ def reference_blocks(docs, tokenizer, max_seq_length: int, batch: int) -> list[l
 def test_several_processes_pack_exactly_the_blocks_one_process_packs(wiki_split, tmp_path, monkeypatch):
     split, fingerprint, tokenizer = wiki_split
     # Batches of 100 documents: 58 training batches, so each of 2 or 3 processes packs several, and an even
-    # split of the 5,713 training documents between processes (2,856.5 each) would cut a batch in two.
+    # split of the 5,704 training documents between processes (2,852 each) would cut a batch in two.
     monkeypatch.setattr(mlm_data, "PACK_BATCH_DOCS", 100)
     expected = reference_blocks(split["train"], tokenizer, 64, 100)
     expected_eval = reference_blocks(split["test"], tokenizer, 64, 100)
