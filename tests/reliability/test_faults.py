@@ -262,7 +262,8 @@ def test_out_of_memory_in_the_forward_pass_says_to_lower_the_batch(tmp_path):
     corpus = tmp_path / "book.txt"
     corpus.write_bytes(write_wikitext_slice(tmp_path / "once.txt").read_bytes() * 8)
     workspace = tmp_path / "workspace"
-    done = run_cli(OUT_OF_MEMORY, 1_000_000_000, "pretrain", "--workspace", workspace, "--corpus", corpus,
+    # Eight copies of the text (for enough blocks), kept: the corpus is not de-duplicated (--no-dedupe).
+    done = run_cli(OUT_OF_MEMORY, 1_000_000_000, "pretrain", "--workspace", workspace, "--corpus", corpus, "--no-dedupe",
                    "--model-size", "tiny", "--vocab-size", 1500, "--batch-size", 4096, "--max-seq-length", 128,
                    "--eval-fraction", 0.02, "--max-steps", 2)
     assert done.returncode == 1, done.stdout + done.stderr
