@@ -35,6 +35,8 @@ from .head_init import init_head_from_probe
 
 RECIPE = {"train_examples": 1000, "eval_examples": 500, "max_seq_length": 128, "batch_size": 16, "steps": 100,
           "seconds": 300.0}  # the seconds are a safety cap for a slow device, not part of the recipe
+ACCURACY_PREFIX = "downstream_accuracy/"  # metric names of the run (issue 16's contract), + the dataset id
+PROBE_PREFIX = "downstream_probe/"
 PAID_OFF_MARGIN = 0.01  # accuracy above the step-0 value that counts as "paid off" (more than a lucky example)
 
 
@@ -213,9 +215,6 @@ class DownstreamCallback(TrainerCallback):
         elif state.global_step % self.every == 0:
             self.check(model, state.global_step)
 
-
-ACCURACY_PREFIX = "downstream_accuracy/"
-PROBE_PREFIX = "downstream_probe/"
 
 
 CHECKS_PER_RUN = 5  # with downstream_eval_steps = 0: checks spread over the run (plus step 0 and the end)
