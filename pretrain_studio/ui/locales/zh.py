@@ -90,6 +90,8 @@ MESSAGES: dict[str, str] = {
     "label.warmup": "预热",
     "label.weight_decay": "权重衰减",
     "label.dropout": "Dropout",
+    "label.seq_length_warmup": "短序列预热（占训练的比例）",
+    "label.batch_size_warmup": "批大小递增（占训练的比例）",
     "label.mask_probability": "掩码比例",
     "label.whole_word_mask": "全词掩码",
     "label.chinese_whole_word_mask": "中文全词掩码",
@@ -523,6 +525,8 @@ MESSAGES: dict[str, str] = {
     "field.scheduler": "学习率调度：linear、cosine、constant 或 constant_with_warmup。",
     "field.warmup_steps": "线性预热步数。",
     "field.weight_decay": "AdamW 权重衰减。",
+    "field.seq_length_warmup": "先用短序列训练的比例（按时间预算，否则按步数）：每个块切成 4 段，每段为 max_seq_length 的四分之一，各自带 [CLS] 和 [SEP]。0 = 关闭。",
+    "field.batch_size_warmup": "批大小从 batch_size 的四分之一线性增长到全部所占的训练比例（按时间预算，否则按步数）：前期更新更多、更小。0 = 关闭。",
     "field.dropout": ("预训练时的 dropout。设为 0（同 Cramming，Geiping & Goldstein 2022）在语料只过几遍时训练更快且效果不差；"
                       "在小语料上训练很多轮时用 0.1。保存的模型保留其配置中的 dropout（从零训练时为 BERT 的 0.1），供微调使用。"),
     "field.max_seq_length": "每条训练序列的词元数（文本拼接后切成该长度的块）。",
