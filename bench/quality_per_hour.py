@@ -60,6 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--corpus", nargs="+", type=Path, default=None,
                         help="pretraining text files (default: gutenberg_nltk/*.txt in the shared data folder)")
     parser.add_argument("--txt-mode", default="paragraphs", choices=["lines", "paragraphs"])
+    parser.add_argument("--strip-gutenberg", action="store_true",
+                        help="drop Project Gutenberg headers and licence text at ingest (pretrain_en carries them)")
     parser.add_argument("--shape", default="tiny", choices=list(MODEL_PRESETS))
     parser.add_argument("--minutes", nargs="+", type=float, default=[0, 2, 5],
                         help="pretraining budgets; 0 is the random-weights control")
@@ -80,7 +82,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--png-dir", type=Path, default=None)
     parser.add_argument("--workspace", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     a = parser.parse_args()
-    a.corpus = a.corpus or sorted(require_shared_data("gutenberg_nltk").glob("*.txt"))
+    a.corpus = [path for given in (a.corpus or [require_shared_data("gutenberg_nltk")])  # a folder: its .txt files
+                for path in (sorted(given.rglob("*.txt")) if given.is_dir() else [given])]
     a.task_paths = {}
     for task in a.tasks:
         train, dev, test, text, label = TASK_FILES[task]
@@ -292,7 +295,8 @@ def render_png(figure, path: Path) -> None:
 def main(a: argparse.Namespace) -> None:
     root = a.workspace or Path(tempfile.mkdtemp(prefix="bench-quality-"))
     studio = Studio(root / "workspace", start_worker=False)
-    corpus = studio.upload_corpus(a.corpus, "bench corpus", txt_mode=a.txt_mode)
+    corpus = studio.upload_corpus(a.corpus, "bench corpus", txt_mode=a.txt_mode,
+                                  strip_gutenberg=a.strip_gutenberg)
     datasets = {}
     for task, (files, text, label) in a.task_paths.items():
         train, dev, test = files
