@@ -50,7 +50,7 @@ from pretrain_studio.shared_data import require_shared_data  # noqa: E402
 
 TASK_FILES = {  # task -> (train, validation, test, text column, label column) in the shared data folder
     "sst2": (("sst2", "stsa.binary.train"), ("sst2", "stsa.binary.dev"), ("sst2", "stsa.binary.test"), None, None),
-    "ag_news": (("ag_news", "train_5k.csv"), None, None, "text", "label"),
+    "ag_news": (("ag_news", "train_5k.csv"), None, None, "col1", "col2"),  # no header: text, class
     "chnsenticorp": (("chnsenticorp", "ChnSentiCorp_htl_all.csv"), None, None, "review", "label"),
 }
 
