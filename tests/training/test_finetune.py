@@ -119,8 +119,10 @@ def test_artefacts_load_with_plain_transformers_and_peft(setup, runs, method):
     texts = ["a gripping , beautifully made film", "dull and lifeless from start to finish"]
     if described.get("pooling") == "mean":  # the default: the exported model card's lines, in plain transformers
         expected = model_card_probabilities(plain, tokenizer, texts)
-        # ... and reading [CLS] instead would give other answers: the pooling is not a no-op
-        assert not np.allclose(logits_of(plain, tokenizer, texts), expected, atol=1e-4)
+        # ... and reading [CLS] instead would give other answers: the pooling is not a no-op. Compared as
+        # log-probabilities: a confident head saturates the softmax, so probabilities of both readings can
+        # agree to 1e-4 while the small classes differ by a third.
+        assert not np.allclose(np.log(logits_of(plain, tokenizer, texts)), np.log(expected), atol=1e-2)
     else:
         expected = logits_of(plain, tokenizer, texts)
     np.testing.assert_allclose(expected, logits_of(ours, tokenizer, texts), atol=1e-5)
