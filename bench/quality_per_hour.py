@@ -7,13 +7,16 @@
 Every arm pretrains the same shape on the same corpus with the same WordPiece tokenizer for the same
 wall-clock budget, then each model is fine-tuned on each task with the studio's own fine-tuning path:
 
-- `random` (budget 0): the same shape and tokenizer with random weights: the control every other arm must beat;
+- `random` (budget 0): the same shape and tokenizer with random weights: the control every other arm must beat
+  (`random modernbert` too when a lever sets `architecture=modernbert`: each arm is read against its own
+  architecture's control);
 - `ours`: the studio's pretraining as a user launches it, with `time_budget_minutes` = the budget (the
   learning rate decays with elapsed time and ends at the budget), every other setting at its default;
 - `run_mlm`: transformers' `run_mlm.py` recipe (texts concatenated into blocks, `DataCollatorForLanguageModeling`
   at 15%, dense head, dropout 0.1, fp32, the Trainer's linear schedule) with lr 5e-4 and 20 warm-up steps; its
   step count is sized to the budget from a calibration of its speed, and it is stopped at the budget;
-- `ours+NAME` (`--lever NAME:FIELD=VALUE,...`): ours with some settings changed, to measure one lever;
+- `ours+NAME` (`--lever NAME:FIELD=VALUE,...`): ours with some settings changed, to measure one lever
+  (`--arms` with nothing after it runs the levers alone);
 - with `--tapt MINUTES`: all-MiniLM-L6-v2 (the PyPI package) as shipped, against the same encoder continued with
   MLM for MINUTES on the task's own training texts (task-adaptive pretraining, Gururangan et al. 2020; only the
   training split, never the texts that score it), each fine-tuned on that task alone.
@@ -65,7 +68,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--shape", default="tiny", choices=list(MODEL_PRESETS))
     parser.add_argument("--minutes", nargs="+", type=float, default=[0, 2, 5],
                         help="pretraining budgets; 0 is the random-weights control")
-    parser.add_argument("--arms", nargs="+", default=["ours", "run_mlm"], choices=["ours", "run_mlm"])
+    parser.add_argument("--arms", nargs="*", default=["ours", "run_mlm"], choices=["ours", "run_mlm"])
+    parser.add_argument("--run-mlm-minutes", nargs="+", type=float, default=None,
+                        help="the budgets at which the run_mlm arm runs (default: every budget of --minutes)")
     parser.add_argument("--lever", action="append", default=[], metavar="NAME:FIELD=VALUE,...",
                         help="an extra arm: ours with these settings (repeatable)")
     parser.add_argument("--tasks", nargs="+", default=["sst2"], choices=list(TASK_FILES))
@@ -99,10 +104,11 @@ import torch  # noqa: E402
 from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling,  # noqa: E402
                           Trainer, TrainerCallback, TrainingArguments)
 
-from pretrain_studio.config import preset_shape  # noqa: E402
+from pretrain_studio.config import PretrainConfig, preset_shape  # noqa: E402
 from pretrain_studio.data.labelled import load_labelled  # noqa: E402
 from pretrain_studio.jobs import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
+from pretrain_studio.training.pretrain import new_model  # noqa: E402
 
 
 def foreground(studio: Studio, values: dict) -> dict:
@@ -195,11 +201,11 @@ def evaluate_mlm(model, blocks, batch_size: int = 32) -> float:
     return total / max(count, 1)
 
 
-def random_control(reference: dict, a, out: Path) -> dict:
+def random_control(reference: dict, a, out: Path, architecture: str = "bert") -> dict:
+    """The studio's freshly initialised model of `architecture` at the shape, with the reference's tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(reference["model"])
     torch.manual_seed(0)
-    model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=512,
-                                       pad_token_id=tokenizer.pad_token_id, **preset_shape(a.shape)))
+    model = new_model(PretrainConfig(model_size=a.shape, architecture=architecture), tokenizer)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {"model": str(out), "steps": 0, "eval_loss": None, "no_context_loss": reference["no_context_loss"],
@@ -245,6 +251,11 @@ def task_adaptive(studio: Studio, datasets: dict, a, root: Path) -> list[dict]:
     return rows
 
 
+def control_of(row: dict, results: list[dict]) -> dict | None:
+    """The random-weights row of `row`'s architecture (budget 0), if the run has one."""
+    return next((r for r in results if r["minutes"] == 0 and r["architecture"] == row["architecture"]), None)
+
+
 # --- figures ---------------------------------------------------------------------------------------
 
 def write_pngs(results: list[dict], a) -> list[Path]:
@@ -263,8 +274,9 @@ def write_pngs(results: list[dict], a) -> list[Path]:
                        yaxis_title="eval loss (nats)", width=900, height=500)
     downstream = go.Figure()
     for task in a.tasks:
-        for arm in sorted({r["arm"] for r in results}):
-            points = sorted((r["minutes"], r[task]["fixed"]) for r in results if r["arm"] in (arm, "random"))
+        for arm in sorted({r["arm"] for r in results if r["minutes"] > 0}):
+            rows = [r for r in results if r["arm"] == arm]
+            points = sorted((r["minutes"], r[task]["fixed"]) for r in rows + [control_of(rows[0], results)] if r)
             downstream.add_scatter(x=[m for m, _ in points], y=[v for _, v in points], mode="lines+markers",
                                    name=f"{task}: {arm}")
     downstream.update_layout(title=f"test accuracy after fine-tuning, {a.shape}", xaxis_title="minutes of pretraining",
@@ -310,28 +322,41 @@ def main(a: argparse.Namespace) -> None:
     results = []
     reference = None
     for minutes in sorted(m for m in a.minutes if m > 0 and not a.skip_arms):
-        arms = [("ours", {})] if "ours" in a.arms or "run_mlm" in a.arms else []
+        arms = [("ours", {})] if "ours" in a.arms else []
         arms += list(levers.items())
+        if not arms and "run_mlm" in a.arms:  # run_mlm takes its tokenizer and blocks from one of our runs
+            arms = [("ours", {})]
         for arm, overrides in arms:
             row = pretrain_ours(studio, corpus["corpus_id"], a, minutes, overrides, f"{arm} {minutes:g} min")
             reference = reference or row
-            results.append({"arm": arm, "minutes": minutes, **row})
-        if "run_mlm" in a.arms:
+            results.append({"arm": arm, "minutes": minutes, "architecture": overrides.get("architecture", "bert"),
+                            **row})
+        if "run_mlm" in a.arms and (a.run_mlm_minutes is None or minutes in a.run_mlm_minutes):
             row = pretrain_run_mlm(studio, reference, a, minutes, root / f"run_mlm-{minutes:g}")
-            results.append({"arm": "run_mlm", "minutes": minutes, **row})
+            results.append({"arm": "run_mlm", "minutes": minutes, "architecture": "bert", **row})
     if 0 in a.minutes and not a.skip_arms:
         if reference is None:  # only the control asked for: a 1-step run trains the tokenizer it needs
             reference = pretrain_ours(studio, corpus["corpus_id"], a, 0.05, {"max_steps": 1}, "tokenizer only")
-        results.insert(0, {"arm": "random", "minutes": 0, **random_control(reference, a, root / "random")})
+        # One control per architecture among the arms (run_mlm and ours are BERT): each arm is read against
+        # random weights of its own architecture, shape and tokenizer.
+        architectures = {"bert"} if {"ours", "run_mlm"} & set(a.arms) or not levers else set()
+        architectures |= {settings.get("architecture", "bert") for settings in levers.values()}
+        for arch in sorted(architectures, reverse=True):
+            name = "random" if arch == "bert" else f"random {arch}"
+            results.insert(0, {"arm": name, "minutes": 0, "architecture": arch,
+                               **random_control(reference, a, root / name.replace(" ", "-"), arch)})
 
     for row in results:
         for task, dataset_id in datasets.items():
             row[task] = finetune(studio, dataset_id, row["model"], a, f"{task} on {row['arm']} {row['minutes']:g}")
+            # As it comes, so a long bench that is cut off still leaves its figures in the log.
+            print(f"done: {row['arm']} {row['minutes']:g} min, {row['steps']} steps, eval loss "
+                  f"{row['eval_loss']}, {task} test {row[task]['fixed']:.3f} probe {row[task]['probe']:.3f}",
+                  flush=True)
         if row.get("eval_loss") is not None and row.get("no_context_loss"):
             row["nats_below_no_context"] = row["no_context_loss"] - row["eval_loss"]
 
     # --- report ------------------------------------------------------------------------------------
-    control = results[0] if results and results[0]["arm"] == "random" else None
     header = f"{'arm':<22}{'min':>5}{'steps':>7}{'eval loss':>10}{'below line':>11}"
     for task in a.tasks:
         header += f"{task + ' test':>14}{'grid':>7}{'probe':>7}{'vs random':>10}"
@@ -342,6 +367,7 @@ def main(a: argparse.Namespace) -> None:
                 f"{row.get('nats_below_no_context', float('nan')):>11.3f}")
         for task in a.tasks:
             got = row[task]
+            control = control_of(row, results)
             gain = got["fixed"] - control[task]["fixed"] if control else float("nan")
             line += f"{got['fixed']:>14.3f}{got['grid']:>7.3f}{got['probe']:>7.3f}{gain:>+10.3f}"
         print(line)

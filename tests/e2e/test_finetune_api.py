@@ -44,7 +44,7 @@ def test_upload_dataset_reports_labels_and_splits(sst):
 def test_lora_on_minilm_beats_the_majority_baseline(client, sst, tmp_path):
     dataset, dev = sst
     config = {"dataset_id": dataset["dataset_id"], "base_model": str(minilm.get_model_path()), "method": "lora",
-              "max_steps": 150, "batch_size": 16, "learning_rate": 1e-3, "max_seq_length": 64, "eval_steps": 50,
+              "max_steps": 100, "batch_size": 16, "learning_rate": 1e-3, "max_seq_length": 64, "eval_steps": 50,
               "logging_steps": 10, "seed": 0}
     report = client.predict(config, api_name="/parameter_report")
     assert 0 < report["trainable_share"] < 0.05
