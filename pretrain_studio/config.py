@@ -347,6 +347,11 @@ class FinetuneConfig(LaunchSettings):
     num_epochs: float = 0.0
     """Epochs over the training split, used when `max_steps` is 0; 0 = auto: enough for about 300 steps, at least 3
     and at most 10 epochs (a small dataset needs more passes than 3)."""
+    time_budget_minutes: float = 0.0
+    """Fine-tune for this many minutes of wall-clock time (0 = off): the learning rate warms up and then decays with
+    elapsed time to 0 exactly at the budget; the last step is evaluated and the best checkpoint becomes the model.
+    `max_steps`, or `num_epochs` when set, still bound the run (with both 0, only the budget does; `info.ended_by`
+    says which ended it). Resume continues with what is left. Not with adalora, whose rank pruning follows steps."""
     batch_size: int = 16
     """Examples per device per step."""
     learning_rate: float = 0.0
@@ -435,6 +440,10 @@ class FinetuneConfig(LaunchSettings):
             raise ConfigError("method", f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         _check_int(self, "max_steps", minimum=0)
         _check_number(self, "num_epochs", minimum=0, why="give epochs, or 0 for auto")
+        _check_number(self, "time_budget_minutes", minimum=0)
+        if self.time_budget_minutes and self.method == "adalora":
+            raise ConfigError("time_budget_minutes", "adalora prunes its ranks on a schedule of steps; give max_steps "
+                                                     "(or num_epochs) instead of a time budget, or choose lora")
         _check_int(self, "batch_size", minimum=1)
         _check_number(self, "learning_rate", minimum=0, why="give a rate above 0, or 0 for the method's default")
         if self.optimizer not in OPTIMIZERS:

@@ -34,6 +34,7 @@ from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters, target_modules_for
 from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
 from .verdict import fine_tuning_verdict
+from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed, time_schedule
 
 
 class AdaLoraBudget(TrainerCallback):
@@ -148,17 +149,22 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     epochs = cfg.effective_epochs(len(data["train"]))  # num_epochs 0: enough passes for a small dataset
     steps_per_epoch = math.ceil(len(data["train"]) / cfg.batch_size)
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * epochs))
+    # With a time budget and neither bound set, the budget alone ends the run (time_budget.py).
+    budget_only = bool(cfg.time_budget_minutes) and not cfg.max_steps and not cfg.num_epochs
     with main_first():  # a fine-tuned base is merged into work_dir once, by rank 0 in a torchrun launch
         tokenizer, model, counts = build_classifier(cfg, Path(base_model_dir), work_dir, names, total_steps,
                                                     train=data["train"], reporter=reporter)
     base = plain_base_folder(Path(base_model_dir), work_dir)
     rate = cfg.effective_learning_rate(getattr(model.config, "hidden_size", None))  # 0: by method and base width
     reporter.info(device=device, precision=precision, parameters=counts["total_parameters"], **counts, labels=names,
-                  learning_rate=rate, num_epochs=None if cfg.max_steps else epochs, world_size=cfg.world_size(),
-                  effective_batch_size=cfg.effective_batch_size())
-    reporter.log(f"learning rate {rate:g}{' (auto)' if not cfg.learning_rate else ''}, "
-                 + (f"{cfg.max_steps} steps" if cfg.max_steps else
-                    f"{epochs:g} epochs{' (auto)' if not cfg.num_epochs else ''} ({total_steps} steps)"))
+                  learning_rate=rate, num_epochs=None if cfg.max_steps or budget_only else epochs,
+                  world_size=cfg.world_size(), effective_batch_size=cfg.effective_batch_size())
+    length = (f"{cfg.max_steps} steps" if cfg.max_steps else "until the time budget" if budget_only else
+              f"{epochs:g} epochs{' (auto)' if not cfg.num_epochs else ''} ({total_steps} steps)")
+    if cfg.time_budget_minutes:
+        length += (f", at most {cfg.time_budget_minutes:g} min (the learning rate follows the clock; the "
+                   f"{cfg.scheduler} schedule applies to step-bounded runs)")
+    reporter.log(f"learning rate {rate:g}{' (auto)' if not cfg.learning_rate else ''}, {length}")
     reporter.log(f"method {cfg.method}: {counts['trainable_parameters']:,} of {counts['total_parameters']:,} "
                  f"parameters train ({counts['trainable_share']:.2%}), on {device}")
 
@@ -173,7 +179,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     greater = cfg.early_stopping_metric != "eval_loss"
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else (UNBOUNDED_STEPS if budget_only else -1),
         num_train_epochs=epochs,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 64),
@@ -217,6 +223,12 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     callback = RegistryCallback(reporter, cfg.effective_batch_size(), throughput_name="examples_per_second",
                                 perplexity=False)
     callbacks = [callback]
+    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
+    budget = None
+    if cfg.time_budget_minutes:
+        budget = TimeBudget(cfg.time_budget_minutes, elapsed=restore_elapsed(resume_from), checkpoint_at_end=True)
+        reporter.info(time_budget_seconds=budget.budget)
+        callbacks.append(budget)
     early_stopping = EarlyStopping(cfg.early_stopping_patience) if cfg.early_stopping_patience else None
     if early_stopping is not None:
         callbacks.append(early_stopping)
@@ -229,9 +241,11 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if not show_progress:
         trainer.remove_callback(PrinterCallback)
     keep_tracker_logs_in(trainer, run_dir)
+    if budget is not None:  # the learning rate follows the clock (time_budget.py)
+        trainer.create_optimizer()
+        trainer.lr_scheduler = time_schedule(trainer.optimizer, budget, cfg.warmup_steps)
 
     # --- train (the best checkpoint is loaded at the end) --------------------------------
-    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
     # The steps after the checkpoint (all of them, from step 0, without one) are trained again: their old points
     # leave the curves, so a step is never recorded twice.
     reporter.rewind(checkpoint_step(resume_from) if resume_from is not None else None)
@@ -243,6 +257,8 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if callback.cancelled:
         reporter.log(f"cancelled at step {trainer.state.global_step}")
         return {"status": "cancelled", "step": trainer.state.global_step}
+    if budget is not None:
+        budget.report_end(reporter)
     if early_stopping is not None and early_stopping.stopped is not None:
         stopped = early_stopping.stopped
         reporter.info(early_stopped=stopped)

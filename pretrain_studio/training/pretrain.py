@@ -209,9 +209,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     if checks is not None and not callback.stopped_by_user:
         checks.check(trainer.model, trainer.state.global_step)  # ... and the downstream curve too
     if budget is not None:
-        ended = "the time budget" if budget.ended_by_budget else "max_steps / num_epochs (before the time budget)"
-        reporter.info(ended_by=ended, budget_elapsed_seconds=budget.elapsed())
-        reporter.log(f"ended by {ended} after {budget.elapsed():.0f} s of {budget.budget:.0f} s")
+        budget.report_end(reporter)
     model_dir = run_dir / "model"
     if is_main():  # one process writes the model: the same standard folder as a single-device run
         final = trainer.model.to_standard() if hasattr(trainer.model, "to_standard") else trainer.model

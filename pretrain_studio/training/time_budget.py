@@ -1,7 +1,7 @@
 """A wall-clock budget for a run: the learning rate follows elapsed time, and the run ends at the budget.
 
 With `time_budget_minutes` set, the learning-rate schedule is a function of time, not of steps: linear warm-up
-over the first `warmup_steps` steps, then a linear decay that reaches zero exactly when the budget is spent
+over the first `warmup_steps` steps (or, for a share below 1, that share of the budget), then a linear decay that reaches zero exactly when the budget is spent
 (as in Cramming, Geiping & Goldstein 2022, and "How to Train BERT with an Academic Budget", Izsak et al. 2021).
 So the run anneals at the budget however fast this machine is, and the last steps are small ones; stopping a
 step-scheduled run early would leave it at a high learning rate. `max_steps` and `num_epochs` still bound the
@@ -27,8 +27,11 @@ UNBOUNDED_STEPS = 10 ** 9  # the Trainer needs a step count; a budget-only run e
 class TimeBudget(TrainerCallback, ExportableState):
     """Measures elapsed training time, ends the run at the budget, and tells the schedule how far it is."""
 
-    def __init__(self, minutes: float, elapsed: float = 0.0):
+    def __init__(self, minutes: float, elapsed: float = 0.0, checkpoint_at_end: bool = False):
         self.budget = float(minutes) * 60.0
+        # Fine-tuning keeps its best checkpoint as the model, so the step the budget ends on is evaluated and saved
+        # there like any other; pretraining evaluates and saves its last step itself.
+        self.checkpoint_at_end = checkpoint_at_end
         self.elapsed_before = float(elapsed)  # from the checkpoint this run resumed from
         self._started: float | None = None
         self.excluded = 0.0  # seconds of downstream checks, not counted
@@ -55,6 +58,14 @@ class TimeBudget(TrainerCallback, ExportableState):
         if self.elapsed() >= self.budget:
             self.ended_by_budget = True
             control.should_training_stop = True  # the recipe's final evaluation and save follow
+            if self.checkpoint_at_end:
+                control.should_evaluate = control.should_save = True
+
+    def report_end(self, reporter) -> None:
+        """Say in the run's info and log what ended it: the budget, or a step or epoch bound before it."""
+        ended = "the time budget" if self.ended_by_budget else "max_steps / num_epochs (before the time budget)"
+        reporter.info(ended_by=ended, budget_elapsed_seconds=self.elapsed())
+        reporter.log(f"ended by {ended} after {self.elapsed():.0f} s of {self.budget:.0f} s")
 
     # ExportableState: saved in each checkpoint's trainer_state.json, restored on resume.
     def state(self) -> dict:
@@ -75,11 +86,15 @@ def restore_elapsed(checkpoint) -> float:
         return 0.0
 
 
-def time_schedule(optimizer: torch.optim.Optimizer, budget: TimeBudget, warmup_steps: int):
-    """A LambdaLR whose factor is warm-up by steps, then (1 - share of the budget spent)."""
+def time_schedule(optimizer: torch.optim.Optimizer, budget: TimeBudget, warmup_steps: float):
+    """A LambdaLR whose factor is warm-up (whole steps, or a share of the budget below 1), then (1 - share of the
+    budget spent)."""
 
     def factor(step: int) -> float:
-        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        if 0 < warmup_steps < 1:
+            warm = min(1.0, budget.fraction() / warmup_steps)
+        else:
+            warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
         return warm * max(0.0, 1.0 - budget.fraction())
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -76,6 +76,7 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
     with gr.Row():
         number("num_epochs", "label.finetune_num_epochs", precision=None)  # 0 = auto (config.auto_epochs)
         number("max_steps", "label.max_steps")
+        number("time_budget_minutes", "label.time_budget_minutes", precision=None, minimum=0)
         number("batch_size", "label.batch_size")
         number("max_seq_length", "label.max_seq_length")
     scale_out_inputs(inputs, defaults, docs)

@@ -206,3 +206,36 @@ def test_max_steps_bounds_a_budgeted_run_and_it_says_so(sample_runs):
         {**PRETRAIN, "corpus_id": pretrained["corpus_id"], "max_steps": 6, "time_budget_minutes": 5})["run_id"])
     assert run["status"] == "completed" and run["step"] == 6
     assert run["info"]["ended_by"].startswith("max_steps")
+
+
+def test_a_fine_tuning_time_budget_ends_on_time_and_keeps_the_best_checkpoint(sample_runs):
+    """Fine-tuning by the clock alone (max_steps and num_epochs 0): the rate warms up and decays with elapsed time,
+    the step the budget ends on is evaluated, and the model is the best evaluated checkpoint, scored as usual."""
+    studio, dataset, pretrained = sample_runs
+    run = finished(studio, studio.start_finetuning({"dataset_id": dataset, "base_model": pretrained["id"],
+                                                    "time_budget_minutes": 0.1, "eval_steps": 20,
+                                                    "logging_steps": 2})["run_id"])
+    assert run["status"] == "completed", run["error"]
+    info = run["info"]
+    assert info["ended_by"] == "the time budget" and info["time_budget_seconds"] == 6
+    assert 6 <= info["budget_elapsed_seconds"] < 6 + 10
+    metrics = studio.registry.metrics_since(run["id"])
+    rates = [m["value"] for m in metrics if m["name"] == "learning_rate"]
+    assert max(rates) <= info["learning_rate"] and rates[-1] < 0.35 * max(rates)
+    evaluated = {m["step"]: m["value"] for m in metrics if m["name"] == "eval_f1"}
+    assert max(evaluated) == run["step"]  # the step the budget ended on was evaluated (and could be the best)
+    assert info["best_metric"] == pytest.approx(max(v for s, v in evaluated.items() if s > 0))
+    assert info["test_metrics"]["accuracy"] > info["baselines"]["majority"]["accuracy"]
+
+
+def test_a_fine_tuning_budget_with_max_steps_ends_at_the_steps_and_adalora_is_refused(sample_runs):
+    from pretrain_studio.studio_finetune import StudioError
+
+    studio, dataset, pretrained = sample_runs
+    run = finished(studio, studio.start_finetuning({"dataset_id": dataset, "base_model": pretrained["id"],
+                                                    "max_steps": 8, "eval_steps": 4, "time_budget_minutes": 5})["run_id"])
+    assert run["status"] == "completed" and run["step"] == 8
+    assert run["info"]["ended_by"].startswith("max_steps")
+    with pytest.raises(StudioError, match="time_budget_minutes: adalora prunes its ranks"):
+        studio.start_finetuning({"dataset_id": dataset, "base_model": pretrained["id"], "method": "adalora",
+                                 "time_budget_minutes": 1})

@@ -231,13 +231,16 @@ def test_the_pretraining_form_checks_the_sample_dataset_by_default(studio, sampl
     assert finetune.inputs["pooling"].value == "mean" and finetune.inputs["head_init"].value == "linear_probe"
     assert finetune.inputs["learning_rate"].label == "Learning rate (0 = auto)"
     assert finetune.inputs["num_epochs"].label == "Epochs (0 = auto)"
-    assert "time_budget_minutes" not in finetune.inputs  # not implemented for fine-tuning
+    assert finetune.inputs["time_budget_minutes"].value == 0  # off: fine-tuning ends by steps or epochs
 
     entries = i18n.registered(blocks)
     updates = {id(component): update for (component, _, _), update in zip(entries, i18n.relabel(entries, "zh"))}
     assert updates[id(downstream)]["label"] == "下游检查"
     assert updates[id(downstream)]["info"].startswith("预训练过程中用来检查模型的带标签数据集")
     assert updates[id(finetune.inputs["pooling"])]["info"].startswith("分类器如何看文本")
+    # The fine-tuning budget's help is its own (best checkpoint, adalora), not the pretraining one's.
+    assert updates[id(finetune.inputs["time_budget_minutes"])]["info"].startswith("按墙钟时间微调")
+    assert updates[id(pretrain.inputs["time_budget_minutes"])]["info"].startswith("按墙钟时间训练")
     assert updates[id(finetune.inputs["learning_rate"])]["label"] == "学习率（0 = 自动）"
 
 

@@ -571,6 +571,10 @@ MESSAGES: dict[str, str] = {
     "field.finetune.base_model": "要微调的模型：一个已完成的运行 ID（预训练或微调），或本地 Hugging Face 模型文件夹。",
     "field.finetune.num_epochs": ("遍历训练集的轮数，`max_steps` 为 0 时使用；0 = 自动：大约训练 300 步所需的轮数，"
                                   "至少 3 轮、最多 10 轮（小数据集需要多于 3 轮）。"),
+    "field.finetune.time_budget_minutes": ("按墙钟时间微调这么多分钟（0 = 关闭）：学习率先预热，再随已用时间衰减，恰好在预算用完时"
+                                           "降到 0；最后一步会被评估，最佳检查点成为模型。`max_steps`，或设置了的 "
+                                           "`num_epochs`，仍是上限（两者都为 0 时只由预算决定；`info.ended_by` 说明是哪一个"
+                                           "结束了运行）。恢复时继续使用剩余的时间。adalora 不可用：它的秩剪枝按步数安排。"),
     "field.finetune.batch_size": "每个设备每步的样本数。",
     "field.finetune.learning_rate": ("峰值学习率；0 = 自动：该方法在 BERT-base 规模（隐藏层 768）模型上的学习率（full 5e-5、"
                                      "top_layers 1e-4、lora 5e-4、adalora 1e-3、ia3 3e-3、adapter 1e-3），基础模型更窄时按 "
