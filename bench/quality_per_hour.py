@@ -25,7 +25,8 @@ wall-clock budget, then each model is fine-tuned on each task with the studio's 
 Fine-tuning (the same for every model): the studio's defaults (full fine-tuning, mean pooling, the head started
 from the linear probe, the learning rate chosen by the model's width) for `--finetune-steps` steps of batch 32 at
 64 tokens, scored on the task's test split; with `--grid`, also at those multiples of that learning rate, the
-one with the best *validation* accuracy reported on test (so no arm loses by an unlucky rate). The linear probe
+one with the best *validation* accuracy reported on test (so no arm loses by an unlucky rate); with `--seeds N`,
+the default recipe N times (seeds 42, 43, ...), the mean and its spread reported. The linear probe
 (logistic regression on the frozen mean-pooled features) is reported beside it.
 
 Tasks (in the shared data folder): `sst2` (its train/dev/test files), `ag_news` (train_5k.csv, split 80/10/10 by
@@ -77,6 +78,9 @@ def parse_args() -> argparse.Namespace:
                         help="an extra arm: ours with these settings (repeatable)")
     parser.add_argument("--tasks", nargs="*", default=["sst2"], choices=list(TASK_FILES))
     parser.add_argument("--finetune-steps", type=int, default=300)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="fine-tune each model this many times (seeds 42, 43, ...); the mean is reported, with "
+                             "the spread, since one fine-tune's noise is as large as the gains measured so far")
     parser.add_argument("--grid", nargs="*", type=float, default=[],
                         help="learning-rate multiples to try besides the default (best on validation wins)")
     parser.add_argument("--tapt", type=float, default=0, metavar="MINUTES",
@@ -104,6 +108,7 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     ARGS = parse_args()  # --help answers here, before torch and transformers are imported
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling,  # noqa: E402
                           Trainer, TrainerCallback, TrainingArguments)
@@ -242,13 +247,17 @@ def finetune(studio: Studio, dataset_id: str, model: str, a, name: str) -> dict:
     common = {"kind": "finetune", "dataset_id": dataset_id, "base_model": model, "max_steps": a.finetune_steps, "batch_size": 32,
               "max_seq_length": 64, "eval_steps": max(25, a.finetune_steps // 6), "device": a.device}
     default = foreground(studio, {**common, "name": name})
+    repeats = [default] + [foreground(studio, {**common, "name": f"{name} seed {42 + k}", "seed": 42 + k})
+                           for k in range(1, a.seeds)]
+    accuracies = [r["info"]["test_metrics"]["accuracy"] for r in repeats]
     runs = [default]
     for multiple in a.grid:
         rate = default["info"]["learning_rate"] * multiple
         runs.append(foreground(studio, {**common, "name": f"{name} lr x{multiple:g}", "learning_rate": rate}))
     best = max(runs, key=lambda r: r["info"]["best_metric"] if r["info"].get("best_metric") is not None else -1)
     info = default["info"]
-    return {"fixed": info["test_metrics"]["accuracy"], "grid": best["info"]["test_metrics"]["accuracy"],
+    return {"fixed": float(np.mean(accuracies)), "fixed_sd": float(np.std(accuracies)), "fixed_all": accuracies,
+            "grid": best["info"]["test_metrics"]["accuracy"],
             "grid_rate": best["info"]["learning_rate"], "probe": info["baselines"]["linear_probe"]["accuracy"],
             "majority": info["baselines"]["majority"]["accuracy"], "verdict": info.get("verdict")}
 
@@ -387,7 +396,7 @@ def main(a: argparse.Namespace) -> None:
     # --- report ------------------------------------------------------------------------------------
     header = f"{'arm':<22}{'min':>5}{'steps':>7}{'eval loss':>10}{'below line':>11}"
     for task in a.tasks:
-        header += f"{task + ' test':>14}{'grid':>7}{'probe':>7}{'vs random':>10}"
+        header += f"{task + ' test':>14}" + (f"{'sd':>6}" if a.seeds > 1 else "") + f"{'grid':>7}{'probe':>7}{'vs random':>10}"
     print(header)
     for row in results:
         line = (f"{row['arm']:<22}{row['minutes']:>5g}{row['steps']:>7}"
@@ -397,7 +406,8 @@ def main(a: argparse.Namespace) -> None:
             got = row[task]
             control = control_of(row, results)
             gain = got["fixed"] - control[task]["fixed"] if control else float("nan")
-            line += f"{got['fixed']:>14.3f}{got['grid']:>7.3f}{got['probe']:>7.3f}{gain:>+10.3f}"
+            line += (f"{got['fixed']:>14.3f}" + (f"{got['fixed_sd']:>6.3f}" if a.seeds > 1 else "")
+                     + f"{got['grid']:>7.3f}{got['probe']:>7.3f}{gain:>+10.3f}")
         print(line)
     for text in a.fill_mask:  # what the context the model learned looks like, beside the loss
         print(f"\nfill-mask: {text}")
