@@ -352,6 +352,10 @@ def main(a: argparse.Namespace) -> None:
     for spec in a.lever:
         name, _, settings = spec.partition(":")
         levers[f"ours+{name}"] = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
+        if {"model_size", "vocab_size", "max_seq_length"} & set(levers[f"ours+{name}"]):
+            # Every arm shares the shape, tokenizer and blocks of the controls and of run_mlm: --shape, --vocab.
+            raise SystemExit(f"--lever {name}: the shape, vocabulary and block length are the bench's (--shape, "
+                             "--vocab), the same for every arm; a lever changes how they train")
         if levers[f"ours+{name}"].get("downstream_datasets") == "@tasks":  # the studio's check, on the bench's tasks
             levers[f"ours+{name}"]["downstream_datasets"] = list(datasets.values())
 
