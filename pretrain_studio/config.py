@@ -35,6 +35,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the hardware r
 # Trackers the Trainer can also report to -> the Python package each needs.
 TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio"}
 TXT_MODES = ("lines", "paragraphs")
+# The Trainer needs a step count; a run bounded by its time budget alone (training/time_budget.py) gets this one
+# and ends on time long before it.
+UNBOUNDED_STEPS = 10 ** 9
 MIN_VOCAB_SIZE = 200  # room for the special tokens and a corpus's single characters, which WordPiece must keep
 TYPE_WORDS = {"int": "a whole number", "float": "a number", "list[str]": "a list of ids"}  # how a coercion error names the type
 

@@ -228,7 +228,10 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if cfg.time_budget_minutes:
         budget = TimeBudget(cfg.time_budget_minutes, elapsed=restore_elapsed(resume_from), checkpoint_at_end=True)
         reporter.info(time_budget_seconds=budget.budget)
-        callbacks.append(budget)
+        # Before the registry callback: the evaluation and checkpoint it asks for at the budget's last step then
+        # pass the registry's guards (a NaN loss ends the run first, Stop and Cancel clear them, the checkpoint
+        # is marked in progress) like any other.
+        callbacks.insert(0, budget)
     early_stopping = EarlyStopping(cfg.early_stopping_patience) if cfg.early_stopping_patience else None
     if early_stopping is not None:
         callbacks.append(early_stopping)
@@ -262,7 +265,8 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
     if early_stopping is not None and early_stopping.stopped is not None:
         stopped = early_stopping.stopped
         reporter.info(early_stopped=stopped)
-        reporter.log(f"early stopping at step {stopped['step']} of {trainer.state.max_steps}: {stopped['reason']}")
+        bound = "the time budget" if budget_only else trainer.state.max_steps
+        reporter.log(f"early stopping at step {stopped['step']} of {bound}: {stopped['reason']}")
     reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric,
                   padding_share=collator.padding_share)
     reporter.log(f"padding: {collator.padding_share:.1%} of the training batches' positions"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..config import UNBOUNDED_STEPS
 from ..registry import CANCEL, STOP
 from .checkpoints import mark_complete, unmark
-from .time_budget import UNBOUNDED_STEPS
 
 # Trainer log keys -> the metric names the registry, API and plots use.
 METRIC_NAMES = {

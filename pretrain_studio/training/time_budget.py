@@ -21,7 +21,9 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
-UNBOUNDED_STEPS = 10 ** 9  # the Trainer needs a step count; a budget-only run ends on time long before this
+from ..config import UNBOUNDED_STEPS  # noqa: F401  (the runs import it from here, beside the budget)
+from .distributed import broadcast_int
+
 
 
 class TimeBudget(TrainerCallback, ExportableState):
@@ -36,6 +38,7 @@ class TimeBudget(TrainerCallback, ExportableState):
         self._started: float | None = None
         self.excluded = 0.0  # seconds of downstream checks, not counted
         self.ended_by_budget = False
+        self._at_step_end: float | None = None  # elapsed at the last step's end, rank 0's in a torchrun launch
 
     def exclude(self, seconds: float) -> None:
         self.excluded += seconds
@@ -45,8 +48,10 @@ class TimeBudget(TrainerCallback, ExportableState):
         return self.elapsed_before + running
 
     def fraction(self) -> float:
-        """Share of the budget spent, 0..1."""
-        return min(1.0, self.elapsed() / self.budget) if self.budget > 0 else 0.0
+        """Share of the budget spent, 0..1, as of the last step's end: every rank of a launch reads the same value,
+        so their learning rates (and curricula) stay equal."""
+        elapsed = self._at_step_end if self._at_step_end is not None else self.elapsed()
+        return min(1.0, elapsed / self.budget) if self.budget > 0 else 0.0
 
     def remaining(self) -> float:
         return max(0.0, self.budget - self.elapsed())
@@ -55,7 +60,10 @@ class TimeBudget(TrainerCallback, ExportableState):
         self._started = time.time()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.elapsed() >= self.budget:
+        # Rank 0's clock decides for every rank: ranks whose clocks crossed the budget on different steps would
+        # leave the loop apart and hang the others in their next all-reduce.
+        self._at_step_end = broadcast_int(round(self.elapsed() * 1000)) / 1000
+        if self._at_step_end >= self.budget:
             self.ended_by_budget = True
             control.should_training_stop = True  # the recipe's final evaluation and save follow
             if self.checkpoint_at_end:

@@ -224,7 +224,10 @@ def test_a_fine_tuning_time_budget_ends_on_time_and_keeps_the_best_checkpoint(sa
     assert max(rates) <= info["learning_rate"] and rates[-1] < 0.35 * max(rates)
     evaluated = {m["step"]: m["value"] for m in metrics if m["name"] == "eval_f1"}
     assert max(evaluated) == run["step"]  # the step the budget ended on was evaluated (and could be the best)
-    assert info["best_metric"] == pytest.approx(max(v for s, v in evaluated.items() if s > 0))
+    best = max(v for s, v in evaluated.items() if s > 0)
+    assert info["best_metric"] == pytest.approx(best)
+    # ... and its checkpoint is the model: every evaluated step, the budget's last one too, was saved.
+    assert info["best_checkpoint"].endswith(f"checkpoint-{min(s for s, v in evaluated.items() if s > 0 and v == best)}")
     assert info["test_metrics"]["accuracy"] > info["baselines"]["majority"]["accuracy"]
 
 
