@@ -33,8 +33,8 @@ from .head_init import init_head_from_probe
 from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters, target_modules_for
 from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
+from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed
 from .verdict import fine_tuning_verdict
-from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed, time_schedule
 
 
 class AdaLoraBudget(TrainerCallback):
@@ -245,8 +245,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
         trainer.remove_callback(PrinterCallback)
     keep_tracker_logs_in(trainer, run_dir)
     if budget is not None:  # the learning rate follows the clock (time_budget.py)
-        trainer.create_optimizer()
-        trainer.lr_scheduler = time_schedule(trainer.optimizer, budget, cfg.warmup_steps)
+        budget.drive_schedule(trainer, cfg.warmup_steps)
 
     # --- train (the best checkpoint is loaded at the end) --------------------------------
     # The steps after the checkpoint (all of them, from step 0, without one) are trained again: their old points

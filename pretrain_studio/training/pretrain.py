@@ -28,7 +28,7 @@ from .curriculum import BATCH_RAMP_START, SHORT_PIECES, Curriculum
 from .mlm_data import block_ids, corpus_tokenizer, held_out_split, no_context_loss, packed_blocks, split_fingerprint
 from .downstream import DownstreamCallback, DownstreamTask, check_interval
 from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
-from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed, time_schedule
+from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed
 from .sparse_head import with_sparse_head
 
 MAX_EVAL_BLOCKS = 512  # enough for a stable estimate; keeps periodic evaluation cheap on a CPU
@@ -184,8 +184,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         trainer.remove_callback(PrinterCallback)  # the registry and train.log carry the numbers
     keep_tracker_logs_in(trainer, run_dir)
     if budget is not None:  # the learning rate follows the clock (time_budget.py)
-        trainer.create_optimizer()
-        trainer.lr_scheduler = time_schedule(trainer.optimizer, budget, cfg.warmup_steps)
+        budget.drive_schedule(trainer, cfg.warmup_steps)
 
     # --- train, evaluate, save ----------------------------------------------------------
     # The steps after the checkpoint (all of them, from step 0, without one) are trained again: their old points

@@ -69,6 +69,11 @@ class TimeBudget(TrainerCallback, ExportableState):
             if self.checkpoint_at_end:
                 control.should_evaluate = control.should_save = True
 
+    def drive_schedule(self, trainer, warmup_steps: float) -> None:
+        """Give `trainer` the clock's learning-rate schedule (time_schedule) in place of its step schedule."""
+        trainer.create_optimizer()  # keeps an optimizer passed in (SGD), else builds the Trainer's own
+        trainer.lr_scheduler = time_schedule(trainer.optimizer, self, warmup_steps)
+
     def report_end(self, reporter) -> None:
         """Say in the run's info and log what ended it: the budget, or a step or epoch bound before it."""
         ended = "the time budget" if self.ended_by_budget else "max_steps / num_epochs (before the time budget)"
