@@ -41,7 +41,7 @@ def test_pretrain_then_replay_then_list(tmp_path, wikitext_slice):
 
 
 def test_bad_setting_exits_2_naming_the_field(tmp_path, wikitext_slice):
-    result = cli("pretrain", "--corpus", str(wikitext_slice), "--learning-rate", "0", workspace=tmp_path / "ws")
+    result = cli("pretrain", "--corpus", str(wikitext_slice), "--learning-rate=-0.001", workspace=tmp_path / "ws")
     assert result.returncode == 2
     assert "learning_rate" in result.stderr and "Traceback" not in result.stderr
     assert Registry(tmp_path / "ws" / "studio.db").list_runs() == []

@@ -13,7 +13,7 @@ def test_defaults_are_valid_once_a_corpus_is_chosen():
 
 
 @pytest.mark.parametrize("field_name, value", [
-    ("learning_rate", 0), ("learning_rate", -1e-4), ("learning_rate", float("nan")), ("batch_size", 0),
+    ("learning_rate", -1e-4), ("learning_rate", float("nan")), ("batch_size", 0),
     ("vocab_size", 3), ("mask_probability", 1.0), ("eval_fraction", 0.0), ("model_size", "huge"),
     ("precision", "int4"), ("device", "tpu"), ("max_seq_length", 2), ("gradient_accumulation_steps", 0),
     ("dropout", 1.0), ("dropout", -0.1),
@@ -25,6 +25,13 @@ def test_invalid_setting_is_rejected_naming_the_field(field_name, value):
         cfg.validate()
     assert err.value.field == field_name
     assert str(err.value).startswith(f"{field_name}:")
+
+
+def test_learning_rate_zero_is_the_measured_default_for_the_size_or_for_continuing():
+    assert PretrainConfig(corpus_id="c").validate().effective_learning_rate() == 1e-3  # tiny, from scratch
+    assert PretrainConfig(corpus_id="c", model_size="base").effective_learning_rate() == 5e-4
+    assert PretrainConfig(corpus_id="c", base_model="run-x").effective_learning_rate() == 1e-4
+    assert PretrainConfig(corpus_id="c", base_model="run-x", learning_rate=3e-4).effective_learning_rate() == 3e-4
 
 
 def test_missing_corpus_is_named():

@@ -39,7 +39,7 @@ def test_second_launch_queues_behind_the_first_and_a_failure_does_not_stop_the_q
 
 
 @pytest.mark.parametrize("values, field_name", [
-    ({"learning_rate": 0}, "learning_rate"),
+    ({"learning_rate": -1e-3}, "learning_rate"),
     ({"batch_size": 0}, "batch_size"),
     ({"learning_rate": "fast"}, "learning_rate"),
     ({"base_model": "/no/such/folder"}, "base_model"),

@@ -61,9 +61,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _diverged(exc: NonFiniteLossError, cfg) -> str:
     rate = ""
-    if cfg is not None:  # fine-tuning's learning_rate 0 means the automatic rate for the method and model width
+    if cfg is not None:  # learning_rate 0 means the automatic rate (by method and width, or by size preset)
         rate = (f" (now {cfg.learning_rate:g})" if cfg.learning_rate else
-                " (now the automatic rate for this method and model size, in the run's log)")
+                " (now the automatic rate, in the run's log)")
     return (f"{exc}: the training diverged. Nothing from that step was recorded. Lower learning_rate{rate} "
             "or raise warmup_steps, then launch the run again.")
 

@@ -108,7 +108,9 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
                   effective_batch_size=cfg.effective_batch_size())
     reporter.log(f"model: {type(model).__name__}, {parameters / 1e6:.2f} M parameters, on {device} in {precision}, "
                  f"dropout {cfg.dropout:g}" + effective_batch_note(cfg) + architecture_note(model))
-    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks))
+    rate = cfg.effective_learning_rate()  # 0: the measured default for the size, or for continuing
+    reporter.info(train_blocks=len(train_blocks), eval_blocks=len(eval_blocks), learning_rate=rate)
+    reporter.log(f"learning rate {rate:g}{' (auto)' if not cfg.learning_rate else ''}")
 
     # The held-out blocks are masked once, with a fixed seed, so that every
     # evaluation scores the same positions and the eval curve is comparable.
@@ -129,7 +131,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=max(cfg.batch_size, 32),
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
+        learning_rate=rate,
         warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,
         optim="adamw_torch_fused",  # one fused kernel for the whole update (the Trainer's default too, made explicit)

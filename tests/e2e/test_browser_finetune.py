@@ -113,8 +113,9 @@ def heatmaps(page) -> list:
 
 
 def expected_parameter_counts(model_dir, num_labels: int, rank: int) -> tuple[int, int]:
-    """(trainable, total) for LoRA on query and value: A (r x h) and B (h x r) per adapted layer, plus the
-    pooler and the classification head (trained; peft keeps a trainable copy beside the frozen original)."""
+    """(trainable, total) for LoRA on query and value: A (r x h) and B (h x r) per adapted layer (ModernBERT, the
+    default architecture, fuses them with the key in Wqkv, h -> 3h: B is 3h x r), plus the pooler (ModernBERT: its
+    head) and the classifier (trained; peft keeps a trainable copy beside the frozen original)."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -122,8 +123,12 @@ def expected_parameter_counts(model_dir, num_labels: int, rank: int) -> tuple[in
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
     base = sum(p.numel() for p in model.parameters())
-    head = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("bert.pooler.", "classifier.")))
-    lora = config.num_hidden_layers * 2 * (2 * rank * config.hidden_size)  # query and value, each h x h
+    modern = config.model_type == "modernbert"
+    head = sum(p.numel() for n, p in model.named_parameters()
+               if n.startswith(("head." if modern else "bert.pooler.", "classifier.")))
+    per_layer = (rank * config.hidden_size + 3 * config.hidden_size * rank if modern  # Wqkv, h -> 3h
+                 else 2 * (2 * rank * config.hidden_size))  # query and value, each h x h
+    lora = config.num_hidden_layers * per_layer
     return lora + head, base + lora + head
 
 

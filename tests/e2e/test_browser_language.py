@@ -70,15 +70,15 @@ def test_switch_to_chinese_is_remembered_and_back_to_english(page, app_server):
     tab(page, "预训练").click()
     expect(tab(page, "预训练", selected=True)).to_be_visible()
     expect(visible_label(page, "学习率")).to_be_visible()
-    expect(page.get_by_text("峰值学习率（AdamW，线性衰减）。")).to_be_visible()
+    expect(page.get_by_text("峰值学习率（AdamW，线性衰减）；0 = 实测的默认值", exact=False).filter(visible=True)).to_be_visible()
     expect(page.get_by_text("有效批大小：每个优化步", exact=False).filter(visible=True)).to_be_visible()
     screenshot(page, "zh")
     # An error from the engine, translated with its field name and value; nothing is launched.
     rate = visible_label(page, "学习率")
-    rate.fill("0")
+    rate.fill("-0.001")
     rate.press("Tab")
     page.get_by_role("button", name="开始预训练").click()
-    toast = page.get_by_test_id("toast-body").filter(has_text="learning_rate：必须大于 0（当前为 0）")
+    toast = page.get_by_test_id("toast-body").filter(has_text="learning_rate：不能小于 0（当前为 -0.001）")
     expect(toast).to_be_visible()  # (its heading, "Error", is Gradio's own, in the browser's language)
 
     # A reload keeps Chinese: the choice is stored in this browser.

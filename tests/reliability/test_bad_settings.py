@@ -27,9 +27,8 @@ from pretrain_studio.studio import Studio
 # (case, job kind, settings that differ from a valid launch, the message every door must show).
 # "@name" stands for a model folder made by the `folders` fixture.
 CASES = [
-    ("pretrain-learning-rate-zero", "pretrain", {"learning_rate": 0}, "learning_rate: must be greater than 0 (got 0)"),
     ("pretrain-learning-rate-negative", "pretrain", {"learning_rate": -0.001},
-     "learning_rate: must be greater than 0 (got -0.001)"),
+     "learning_rate: must be at least 0 (got -0.001): give a rate above 0, or 0 for the measured default"),
     ("pretrain-batch-size-zero", "pretrain", {"batch_size": 0}, "batch_size: must be at least 1 (got 0)"),
     ("pretrain-longer-than-base-positions", "pretrain", {"base_model": "@tiny", "max_seq_length": TINY_POSITIONS + 1},
      f"max_seq_length: {TINY_POSITIONS + 1} exceeds the base model's {TINY_POSITIONS} positions"),

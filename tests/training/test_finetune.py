@@ -35,7 +35,10 @@ def setup(tmp_path_factory, wikitext_slice):
     root = tmp_path_factory.mktemp("finetune")
     studio = Studio(root / "workspace")
     corpus = studio.upload_corpus([wikitext_slice], "wiki")
-    base = studio.start_pretraining({**TINY_RUN, "corpus_id": corpus["corpus_id"], "max_steps": 20})
+    # A BERT base: this module checks BERT's pooler swap and model card (tests/training/test_modernbert.py does the
+    # same for ModernBERT, the default architecture).
+    base = studio.start_pretraining({**TINY_RUN, "corpus_id": corpus["corpus_id"], "max_steps": 20,
+                                     "architecture": "bert"})
     wait_for(lambda: finished(studio, base["run_id"]), timeout=300, message="the base pretraining run")
     # "Who wrote it?": text,label CSVs, 3 classes (Austen, Shakespeare, Whitman), 240 train / 60 dev rows.
     dataset = studio.upload_dataset("authors", AUTHORS["train"], validation_file=AUTHORS["dev"])

@@ -58,8 +58,8 @@ def finetuned(pretrained):
 
 # --- settings ------------------------------------------------------------------------------------------------
 
-def test_architecture_is_validated_and_defaults_to_bert():
-    assert PretrainConfig().architecture == "bert"
+def test_architecture_is_validated_and_defaults_to_modernbert():
+    assert PretrainConfig().architecture == "modernbert"
     with pytest.raises(ConfigError, match="architecture: unknown architecture 'gpt'; choose one of bert, modernbert"):
         PretrainConfig(corpus_id="c", architecture="gpt").validate()
 

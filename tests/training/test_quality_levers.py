@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import wait_for
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForMaskedLM
+from transformers import (AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
+                          BertForMaskedLM)
 
 from pretrain_studio.config import FinetuneConfig, auto_epochs, auto_learning_rate
 from pretrain_studio.pooling import apply_pooling
@@ -182,7 +183,7 @@ def test_default_fine_tuning_of_the_quick_start_beats_both_baselines(sample_runs
 def test_a_time_budget_ends_the_run_on_time_with_the_rate_annealed(sample_runs):
     studio, _, pretrained = sample_runs
     run = finished(studio, studio.start_pretraining(
-        {**PRETRAIN, "corpus_id": pretrained["corpus_id"], "max_steps": 0, "num_epochs": 0,
+        {**PRETRAIN, "corpus_id": pretrained["corpus_id"], "max_steps": 0, "num_epochs": 0, "learning_rate": 0,
          "time_budget_minutes": 0.15, "logging_steps": 2, "eval_steps": 50})["run_id"])
     assert run["status"] == "completed", run["error"]
     info = run["info"]
@@ -190,12 +191,14 @@ def test_a_time_budget_ends_the_run_on_time_with_the_rate_annealed(sample_runs):
     assert 9 <= info["budget_elapsed_seconds"] < 9 + 10
     rates = [m["value"] for m in studio.registry.metrics_since(run["id"]) if m["name"] == "learning_rate"]
     peak = max(rates)
-    assert peak <= PRETRAIN["learning_rate"] and rates[-1] < 0.35 * peak  # decayed with the clock, towards 0
+    assert info["learning_rate"] == 1e-3  # learning_rate 0: the measured default for a tiny model from scratch
+    assert 0.5e-3 < peak <= 1e-3 and rates[-1] < 0.35 * peak  # decayed with the clock, towards 0
     assert rates.index(peak) < len(rates) // 2
     # The saved model is a standard folder, evaluated at its last step.
     last = max(m["step"] for m in studio.registry.metrics_since(run["id"]) if m["name"] == "eval_loss")
     assert last == run["step"] > 0
-    BertForMaskedLM.from_pretrained(studio.workspace.run_dir(run["id"]) / "model")
+    model = AutoModelForMaskedLM.from_pretrained(studio.workspace.run_dir(run["id"]) / "model")
+    assert model.config.model_type == "modernbert"  # the default architecture
     AutoTokenizer.from_pretrained(studio.workspace.run_dir(run["id"]) / "model")
     assert math.isfinite(info["no_context_loss"])
 

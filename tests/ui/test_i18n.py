@@ -93,13 +93,13 @@ def form_values(tabs, kind, components, **changes):
 def test_launch_error_is_translated_keeping_field_and_value(forms):
     _, blocks, tabs = forms
     launch, components = handler(blocks, "build_pretrain_tab.<locals>.on_launch")
-    form = form_values(tabs, "pretrain", components, learning_rate=0)
+    form = form_values(tabs, "pretrain", components, batch_size=0)
     with pytest.raises(gr.Error) as english:
         launch(*form)
-    assert english.value.message == "learning_rate: must be greater than 0 (got 0)"
+    assert english.value.message == "batch_size: must be at least 1 (got 0)"
     with use_language("zh"), pytest.raises(gr.Error) as chinese:
         launch(*form)
-    assert chinese.value.message == "learning_rate：必须大于 0（当前为 0）"
+    assert chinese.value.message == "batch_size：不能小于 1（当前为 0）"
 
 
 def test_launch_report_and_effective_batch_follow_the_session_language(forms):
@@ -184,7 +184,8 @@ def test_relabel_turns_tabs_labels_help_and_choices_chinese(tmp_path):
     assert update_of(gr.Tab, label="Pretrain")["label"] == "预训练"
     assert update_of(gr.Tab, label="Fine-tune")["label"] == "微调"
     rate = update_of(gr.Number, label="Learning rate", info=field_docs(PretrainConfig)["learning_rate"])
-    assert rate == {"__type__": "update", "label": "学习率", "info": "峰值学习率（AdamW，线性衰减）。"}
+    assert rate == {"__type__": "update", "label": "学习率", "info": (
+        "峰值学习率（AdamW，线性衰减）；0 = 实测的默认值：从零训练 tiny 和 mini 为 1e-3，更大的规模为 5e-4，继续预训练已有模型为 1e-4。")}
     assert update_of(gr.Button, value="Launch pretraining")["value"] == "开始预训练"
     method = update_of(gr.Radio, label="Method")
     assert ("全参数微调", "full") in method["choices"]

@@ -520,7 +520,8 @@ MESSAGES: dict[str, str] = {
     "field.max_steps": "训练的优化步数；0 表示改按 `num_epochs` 训练（或只按时间预算训练）。",
     "field.num_epochs": "遍历语料的轮数，`max_steps` 为 0 时使用；设置了时间预算时，0 表示除预算外不设上限。",
     "field.batch_size": "每个设备每步的序列数。",
-    "field.learning_rate": "峰值学习率（AdamW，线性衰减）。",
+    "field.learning_rate": ("峰值学习率（AdamW，线性衰减）；0 = 实测的默认值：从零训练 tiny 和 mini 为 1e-3，更大的规模为 "
+                            "5e-4，继续预训练已有模型为 1e-4。"),
     "field.optimizer": "adamw 或 sgd（动量 0.9）。",
     "field.scheduler": "学习率调度：linear、cosine、constant 或 constant_with_warmup。",
     "field.warmup_steps": "线性预热步数。",
@@ -554,8 +555,8 @@ MESSAGES: dict[str, str] = {
     "field.report_to": "同时上报到这些实验跟踪工具，逗号分隔：tensorboard、mlflow、trackio（需已安装）。",
     "field.corpus_id": "用于训练的已登记语料（见 `upload_corpus`）。",
     "field.model_size": "从零训练时的模型规模预设：tiny、mini、small、medium、base。",
-    "field.architecture": ("从零训练时的模型架构：bert，或 modernbert（旋转位置编码、GeGLU、前置归一化、无偏置，每三层一层"
-                           "全局注意力，其余层为 128 词元的局部窗口），参数量与同规模 BERT 相当。继续预训练沿用基础模型的架构。"),
+    "field.architecture": ("从零训练时的模型架构：modernbert（旋转位置编码、GeGLU、前置归一化、无偏置，每三层一层全局注意力，"
+                           "其余层为 128 词元的局部窗口），或 bert，两者参数量相当。继续预训练沿用基础模型的架构。"),
     "field.vocab_size": "在语料上训练的 WordPiece 分词器的词表大小（仅从零训练）。",
     "field.lowercase": "训练的分词器把文本转为小写（仅从零训练）。",
     "field.gradient_accumulation_steps": "累积成一个优化步的微批次数。",
