@@ -85,7 +85,7 @@ def endpoints(studio):
     """(the Live tab's timer function, the gr.Plot it draws into, the /run_metrics API function), from real Blocks."""
     import gradio as gr
 
-    from pretrain_studio.api import register_api
+    from pretrain_studio.ui.api import register_api
     from pretrain_studio.ui.monitor_tab import build_monitor_tab
 
     with gr.Blocks() as demo:

@@ -8,8 +8,8 @@ Every arm pretrains the same shape on the same corpus with the same WordPiece to
 wall-clock budget, then each model is fine-tuned on each task with the studio's own fine-tuning path:
 
 - `random` (budget 0): the same shape and tokenizer with random weights: the control every other arm must beat
-  (`random modernbert` too when a lever sets `architecture=modernbert`: each arm is read against its own
-  architecture's control);
+  (one per architecture among the arms, `random` for BERT and `random modernbert`: each arm is read against
+  its own architecture's control);
 - `ours`: the studio's pretraining as a user launches it, with `time_budget_minutes` = the budget (the
   learning rate decays with elapsed time and ends at the budget), every other setting at its default;
 - `run_mlm`: transformers' `run_mlm.py` recipe (texts concatenated into blocks, `DataCollatorForLanguageModeling`
@@ -114,6 +114,8 @@ from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollat
                           Trainer, TrainerCallback, TrainingArguments)
 
 from pretrain_studio.config import PretrainConfig, preset_shape  # noqa: E402
+
+DEFAULT_ARCHITECTURE = PretrainConfig().architecture  # what `ours` trains: the studio's default
 from pretrain_studio.data.labelled import load_labelled  # noqa: E402
 from pretrain_studio.inference import fill_mask  # noqa: E402
 from pretrain_studio.jobs import execute_run  # noqa: E402
@@ -369,18 +371,21 @@ def main(a: argparse.Namespace) -> None:
         for arm, overrides in arms:
             row = pretrain_ours(studio, corpus["corpus_id"], a, minutes, overrides, f"{arm} {minutes:g} min")
             reference = reference or row
-            results.append({"arm": arm, "minutes": minutes, "architecture": overrides.get("architecture", "bert"),
-                            **row})
+            results.append({"arm": arm, "minutes": minutes,
+                            "architecture": overrides.get("architecture", DEFAULT_ARCHITECTURE), **row})
         if "run_mlm" in a.arms and (a.run_mlm_minutes is None or minutes in a.run_mlm_minutes):
             row = pretrain_run_mlm(studio, reference, a, minutes, root / f"run_mlm-{minutes:g}")
             results.append({"arm": "run_mlm", "minutes": minutes, "architecture": "bert", **row})
     if 0 in a.minutes and not a.skip_arms:
         if reference is None:  # only the control asked for: a 1-step run trains the tokenizer it needs
             reference = pretrain_ours(studio, corpus["corpus_id"], a, 0.05, {"max_steps": 1}, "tokenizer only")
-        # One control per architecture among the arms (run_mlm and ours are BERT): each arm is read against
-        # random weights of its own architecture, shape and tokenizer.
-        architectures = {"bert"} if {"ours", "run_mlm"} & set(a.arms) or not levers else set()
-        architectures |= {settings.get("architecture", "bert") for settings in levers.values()}
+        # One control per architecture among the arms (ours and a lever without `architecture` have the
+        # default one, run_mlm is BERT): each arm is read against random weights of its own architecture, shape
+        # and tokenizer.
+        architectures = {"bert"} if "run_mlm" in a.arms else set()
+        if "ours" in a.arms or not levers:
+            architectures.add(DEFAULT_ARCHITECTURE)
+        architectures |= {settings.get("architecture", DEFAULT_ARCHITECTURE) for settings in levers.values()}
         for arch in sorted(architectures, reverse=True):
             name = "random" if arch == "bert" else f"random {arch}"
             results.insert(0, {"arm": name, "minutes": 0, "architecture": arch,

@@ -21,23 +21,7 @@ from pathlib import Path
 
 from . import run_owner
 from .config import config_from_dict
-from .workspace import Workspace
-
-LOG_TAIL_LINES = 20
-
-
-def read_log_tail(path, lines: int = LOG_TAIL_LINES, window: int = 64 * 1024) -> str:
-    """The last lines of a log. Only the file's last `window` bytes are read: the monitor polls this every
-    second, and its cost must not grow with the length of the run."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - window))
-            text = fh.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "".join(text.splitlines(keepends=True)[-lines:])
-
+from .workspace import Workspace, read_log_tail
 
 def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) -> str:
     """Train one claimed run to its end and record the outcome. Returns the final status.

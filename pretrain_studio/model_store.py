@@ -32,7 +32,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spec
 def save_classifier(model, tokenizer, folder: str | Path, *, method: str, base_model: str, id2label: dict,
                     adapter_size: int | None = None, pooling: str = "cls") -> int:
     """Save the trained classifier in its method's layout; return the artefact's size in bytes (tokenizer excluded)."""
-    from .training.bottleneck import save_bottleneck
+    from .bottleneck import save_bottleneck
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def load_classifier(folder: str | Path, device: str = "cpu"):
     """(tokenizer, model in eval mode, info) for any of the three layouts."""
     from peft import PeftModel
 
-    from .training.bottleneck import load_bottleneck
+    from .bottleneck import load_bottleneck
 
     folder = Path(folder)
     info = classifier_info(folder)

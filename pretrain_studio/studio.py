@@ -14,11 +14,11 @@ from pathlib import Path
 
 from .config import ConfigError, PretrainConfig, field_docs
 from .data.corpus import CorpusError, ingest_corpus, load_corpus, preview_rows
-from .jobs import JobRunner, read_log_tail, resolve_model_dir
+from .jobs import JobRunner, resolve_model_dir
 from .registry import new_id
 from .studio_finetune import FinetuneDesk, NotFoundError, StudioError
 from .studio_runs import RunsDesk
-from .workspace import Workspace
+from .workspace import Workspace, read_log_tail
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SAMPLE_CORPUS = ASSETS / "sample_corpus.txt"

@@ -18,6 +18,22 @@ from pathlib import Path
 
 from .registry import Registry
 
+LOG_TAIL_LINES = 20
+
+
+def read_log_tail(path, lines: int = LOG_TAIL_LINES, window: int = 64 * 1024) -> str:
+    """The last lines of a log. Only the file's last `window` bytes are read: the monitor polls this every
+    second, and its cost must not grow with the length of the run."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - window))
+            text = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "".join(text.splitlines(keepends=True)[-lines:])
+
+
 
 def default_root() -> Path:
     return Path(os.environ.get("PRETRAIN_STUDIO_HOME") or "workspace")

@@ -33,6 +33,7 @@ from typing import BinaryIO
 
 from ..config import JobConfig
 from ..registry import CANCEL
+from ..workspace import read_log_tail
 from .distributed import RANK_FOLDER, read_rank_files
 from .reporting import RunReporter
 
@@ -228,6 +229,4 @@ def torchrun_root_cause(text: str) -> tuple[int, str] | None:
 
 
 def launch_tail(path: Path, lines: int = 12) -> str:
-    from ..jobs import read_log_tail
-
     return read_log_tail(path, lines).rstrip()

@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 from peft import AdaLoraConfig, IA3Config, LoraConfig, TaskType, get_peft_model
 
+from ..bottleneck import add_bottleneck_adapters
 from ..config import DEFAULT_TARGET_MODULES, ConfigError, FinetuneConfig
-from .bottleneck import add_bottleneck_adapters
 
 # Trained alongside every adapter method and saved with it (see the module docstring).
 HEAD_MODULES = ["classifier", "pooler"]

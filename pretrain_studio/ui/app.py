@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..api import register_api
+from .api import register_api
 from ..studio import Studio
 from .compare_tab import build_compare_tab
 from .corpus_tab import build_corpus_tab, corpus_choices, describe_corpus

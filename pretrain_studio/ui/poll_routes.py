@@ -1,6 +1,6 @@
 """Plain JSON GET routes for polling a run: `/studio_api/run_status/{run_id}` and `/studio_api/run_metrics/{run_id}`.
 
-The Gradio endpoints `run_status` and `run_metrics` (api.py) stay the contract; these routes answer the
+The Gradio endpoints `run_status` and `run_metrics` (ui/api.py) stay the contract; these routes answer the
 same questions, with the same JSON, for scripts and dashboards that poll often. Why a second door: every
 Gradio API call goes through Gradio's event queue (a POST that opens an event, then a server-sent-events
 stream, a session holding every component's state), about 20-40 ms of server CPU a call. Ten clients

@@ -11,7 +11,7 @@ import json
 import gradio as gr
 import pytest
 
-from pretrain_studio.api import register_api
+from pretrain_studio.ui.api import register_api
 from pretrain_studio.studio import SAMPLE_DATASET_NAME, Studio
 from pretrain_studio.training.verdict import fine_tuning_verdict
 from pretrain_studio.ui import i18n

@@ -19,7 +19,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from pretrain_studio.training.bottleneck import (
+from pretrain_studio.bottleneck import (
     ADAPTER_CONFIG_NAME,
     ADAPTER_WEIGHTS_NAME,
     AdaptedLinear,
@@ -282,6 +282,6 @@ def test_real_minilm_round_trip(tmp_path):
 
 
 def test_module_does_not_import_gradio():
-    code = "import sys, pretrain_studio.training.bottleneck\nprint('gradio' in sys.modules)"
+    code = "import sys, pretrain_studio.bottleneck\nprint('gradio' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr

@@ -16,8 +16,8 @@ from __future__ import annotations
 import gradio as gr
 from gradio import FileData
 
-from .studio import Studio
-from .ui.errors import user_errors
+from ..studio import Studio
+from .errors import user_errors
 
 
 def register_api(studio: Studio) -> None:
