@@ -23,6 +23,7 @@ from . import run_owner
 from .config import config_from_dict
 from .workspace import Workspace, read_log_tail
 
+
 def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) -> str:
     """Train one claimed run to its end and record the outcome. Returns the final status.
     A run for several processes is handed to torchrun (training/launcher.py), whose ranks come back here;

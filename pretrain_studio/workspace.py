@@ -34,7 +34,6 @@ def read_log_tail(path, lines: int = LOG_TAIL_LINES, window: int = 64 * 1024) ->
     return "".join(text.splitlines(keepends=True)[-lines:])
 
 
-
 def default_root() -> Path:
     return Path(os.environ.get("PRETRAIN_STUDIO_HOME") or "workspace")
 

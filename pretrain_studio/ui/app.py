@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .api import register_api
 from ..studio import Studio
+from .api import register_api
 from .compare_tab import build_compare_tab
 from .corpus_tab import build_corpus_tab, corpus_choices, describe_corpus
 from .dataset_tab import build_dataset_tab, dataset_choices, describe_dataset
