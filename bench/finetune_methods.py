@@ -41,7 +41,7 @@ def main() -> None:
 
     import datasets
 
-    from pretrain_studio.jobs import execute_run
+    from pretrain_studio.training.execute import execute_run
     from pretrain_studio.studio import Studio
 
     datasets.disable_progress_bars()

@@ -81,7 +81,7 @@ from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollat
                           Trainer, TrainingArguments)
 
 from pretrain_studio.data.corpus import load_corpus  # noqa: E402
-from pretrain_studio.jobs import execute_run  # noqa: E402
+from pretrain_studio.training.execute import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
 from pretrain_studio.training.masking import MaskingCollator  # noqa: E402
 from pretrain_studio.training.mlm_data import held_out_split, packed_blocks, split_fingerprint  # noqa: E402

@@ -118,7 +118,7 @@ from pretrain_studio.config import PretrainConfig, preset_shape  # noqa: E402
 DEFAULT_ARCHITECTURE = PretrainConfig().architecture  # what `ours` trains: the studio's default
 from pretrain_studio.data.labelled import load_labelled  # noqa: E402
 from pretrain_studio.inference import fill_mask  # noqa: E402
-from pretrain_studio.jobs import execute_run  # noqa: E402
+from pretrain_studio.training.execute import execute_run  # noqa: E402
 from pretrain_studio.studio import Studio  # noqa: E402
 from pretrain_studio.training.pretrain import new_model  # noqa: E402
 

@@ -241,7 +241,7 @@ def run_config(studio, args) -> int:
 
 def resume_foreground(studio, run_id: str, overrides: dict) -> int:
     """Resume through the registry's queue entry, but train here, in the foreground."""
-    from .jobs import execute_run
+    from .training.execute import execute_run
 
     result = studio.resume_run(run_id, overrides)
     from .run_owner import this_process
@@ -255,7 +255,7 @@ def resume_foreground(studio, run_id: str, overrides: dict) -> int:
 
 
 def train_foreground(studio, values: dict) -> int:
-    from .jobs import execute_run
+    from .training.execute import execute_run
 
     run_id = studio.create_foreground_run(values)
     print(f"run {run_id}: training in the foreground (folder {studio.workspace.run_dir(run_id)})")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import run_owner
+from .run_states import RESUMABLE, RunStatus, names
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS corpora (
@@ -78,11 +79,9 @@ CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
 # may hold duplicates (a resumed run recorded its first steps twice), which must go before the index can exist.
 ONE_POINT_PER_STEP = "CREATE UNIQUE INDEX IF NOT EXISTS metrics_one_per_step ON metrics(run_id, name, step)"
 
-# Run states (docs/DESIGN.md): queued -> running -> completed | stopped | failed | interrupted | cancelled.
 # What a running run was asked to do (runs.stop_requested): end and keep a checkpoint, or end and discard.
+# The statuses themselves and what each allows: run_states.py.
 STOP, CANCEL = 1, 2
-ACTIVE_STATES = ("queued", "running")
-FINAL_STATES = ("completed", "stopped", "failed", "interrupted", "cancelled")
 
 
 def new_id(prefix: str) -> str:
@@ -272,12 +271,12 @@ class Registry:
             return db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND owner_json = ?",
                               (time.time(), run_id, run_owner.encode(owner))).rowcount > 0
 
-    def reset_for_resume(self, run_id: str, keep_through_step: int | None, resumable: tuple[str, ...],
-                         **values) -> bool:
+    def reset_for_resume(self, run_id: str, keep_through_step: int | None, **values) -> bool:
         """Queue a run again to continue after step `keep_through_step` (its newest complete checkpoint; None:
         it starts over). In one transaction: the metric rows after that step (all of them when None) are
         dropped, so the resumed run never records a second point for a step, and the run becomes `queued`
-        (with `values` set) if it is still one of `resumable`. False (and nothing changed) otherwise."""
+        (with `values` set) if its status still allows a resume. False (and nothing changed) otherwise."""
+        resumable = names(RESUMABLE)
         values = {**values, "status": "queued", "error": None, "finished_at": None, "stop_requested": 0,
                   "queue_pos": None, "owner_json": None, "heartbeat_at": None, "step": keep_through_step or 0}
         columns = ", ".join(f"{k} = ?" for k in values)
@@ -293,6 +292,22 @@ class Registry:
 
     def request_stop(self, run_id: str, mode: int = STOP) -> None:
         self.update_run(run_id, stop_requested=mode)
+
+    def leave_queue(self, run_id: str, status: RunStatus, error: str | None = None) -> bool:
+        """A queued run ends before it started (Stop: `stopped`, Cancel: `cancelled`); False when it is no
+        longer queued (a worker claimed it meanwhile: then ask the running run to stop instead)."""
+        if not RunStatus.QUEUED.can_become(status):
+            raise ValueError(f"a queued run cannot become {status}")
+        with self._connect() as db:
+            return db.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?",
+                              (str(status), error, time.time(), run_id, str(RunStatus.QUEUED))).rowcount > 0
+
+    def set_tags(self, run_id: str, tags: list[str], notes: str | None = None) -> None:
+        """Replace a run's tags (and its notes, unless None)."""
+        values = {"tags_json": json.dumps(sorted(set(tags)))}
+        if notes is not None:
+            values["notes"] = notes
+        self.update_run(run_id, **values)
 
     def stop_requested(self, run_id: str) -> int:
         """0 = carry on, STOP = save a checkpoint and end, CANCEL = end without keeping anything."""

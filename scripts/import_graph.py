@@ -25,13 +25,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pretrain_studio"
 
 # Bottom to top. A node may import from its own layer and the layers below it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("settings", {"config", "run_owner"}),
+    ("settings", {"config", "errors", "run_owner", "run_states"}),
     ("storage", {"registry", "workspace"}),
     ("data", {"data"}),
-    ("models", {"pooling", "bottleneck", "model_store"}),
+    ("models", {"pooling", "bottleneck", "model_store", "model_lookup", "preflight"}),
     ("engine", {"training"}),
-    ("services", {"preflight", "inference", "export", "jobs"}),
-    ("facade", {"studio", "studio_finetune", "studio_runs"}),
+    ("services", {"services", "inference", "export", "jobs"}),
+    ("facade", {"studio"}),
     ("ui", {"ui"}),
     ("entry", {"cli", "__main__", "__init__"}),
 ]

@@ -33,6 +33,7 @@ from typing import BinaryIO
 
 from ..config import JobConfig
 from ..registry import CANCEL
+from ..run_states import RunStatus
 from ..workspace import read_log_tail
 from .distributed import RANK_FOLDER, read_rank_files
 from .reporting import RunReporter
@@ -174,7 +175,7 @@ def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False)
 def record_outcome(registry, run_id: str, run_dir: Path, code: int, cancelled: bool) -> str:
     """The run's final status once torchrun has exited, recorded unless rank 0 already said it all."""
     now = registry.get_run(run_id)
-    if code == 0 and now["status"] not in ("running", "queued"):
+    if code == 0 and not RunStatus(now["status"]).active:
         return now["status"]
     if cancelled:  # ended by force after a Cancel: what the user asked for
         registry.update_run(run_id, status="cancelled", finished_at=time.time(), stop_requested=0)

@@ -41,10 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
 
     from ..config import load_config
-    from ..jobs import execute_run
     from ..workspace import Workspace
     from . import distributed
+    from .execute import execute_run
     from .hardware import resolve_device
+    from .intake import check_launchable, record_run
 
     if not (args.show_progress and distributed.is_main()):
         datasets.disable_progress_bars()
@@ -57,9 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     # Every rank takes rank 0's run id: machines other than 0 are started from the config and do not know it.
     run_id = run["id"] if run else None
     if run_id is None and distributed.is_main():
-        from ..studio import Studio
+        from ..run_owner import this_process
+        from ..run_states import RunStatus
 
-        run_id = Studio(args.workspace, start_worker=False).create_foreground_run(cfg.to_dict(), role="torchrun")
+        cfg = cfg.validate()
+        check_launchable(workspace, cfg)
+        run_id = record_run(workspace, cfg, resolve_device(cfg.device), status=RunStatus.RUNNING,
+                            owner=this_process("torchrun"))
     run_id = distributed.broadcast_object(run_id if distributed.is_main() else None)
     run = workspace.registry.get_run(run_id)
     signal.signal(signal.SIGTERM, _terminated)

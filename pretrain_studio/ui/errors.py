@@ -10,7 +10,7 @@ import functools
 
 import gradio as gr
 
-from ..studio import StudioError
+from ..errors import StudioError
 from .i18n import t, translate_error
 
 

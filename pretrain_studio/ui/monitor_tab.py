@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from ..run_states import RunStatus
 from ..studio import Studio
 from .errors import notify, ui_error, user_errors
 from .i18n import status_word, t, translate_error, widget
@@ -37,7 +38,6 @@ from .quality import downstream_lines, has_downstream, no_context_suffix, start_
 
 POLL_SECONDS = 2.0
 PLOT_SECONDS = 5.0
-ACTIVE = ("queued", "running")  # a run in these states can still change; the others are final
 # Every poll runs in one queue, one at a time, in the order triggered: each reads `watching` and the tab's
 # state when it runs, so the last poll after a tab switch decides whether the timer ticks (two polls in
 # parallel could finish out of order and leave the timer off on a shown tab, or ticking on a hidden one).
@@ -190,7 +190,7 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
         # Each curve's latest point for the progress line; the whole (bounded) series only for a redraw.
         latest = {name: [kept.latest] for name, kept in live.items()}
         stale = bool(rows) or not state.get("drawn")
-        active = status["status"] in ACTIVE
+        active = RunStatus(status["status"]).active
         info = status.get("info") or {}
         names = None
         if info.get("downstream") or any(name.startswith("downstream_") for name in live):

@@ -16,7 +16,8 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from ..studio import NotFoundError, Studio
+from ..errors import NotFoundError
+from ..studio import Studio
 
 PREFIX = "/studio_api"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from ..run_states import RunStatus
 from .i18n import DEFAULT, current_language, t
 
 # training/downstream.py's metric names (not imported from there: that module imports torch).
@@ -79,7 +80,7 @@ def verdict_marker(row: dict) -> str:
         return t("verdict.marker_ok")
     downstream = row.get("downstream") or info.get("downstream")
     checked = [summary for summary in (downstream or {}).values() if summary]
-    if checked and row.get("status") not in ("queued", "running"):
+    if checked and not RunStatus(row.get("status") or "completed").active:
         paid_off = all(summary.get("paid_off") for summary in checked)
         return t("verdict.marker_paid_off" if paid_off else "verdict.marker_not_paid_off")
     return ""
@@ -126,7 +127,7 @@ def downstream_lines(status: dict, names: dict[str, str] | None = None) -> list[
     names = names or {}
     base = continued(status.get("config"))
     reference = t("downstream.base" if base else "downstream.random")
-    ended = status.get("status") not in ("queued", "running")
+    ended = not RunStatus(status.get("status") or "completed").active
     lines, unpaid = [], False
     for dataset_id, summary in downstream.items():
         if not summary:

@@ -19,7 +19,9 @@ import gradio as gr
 import pandas as pd
 
 from .. import run_owner
-from ..studio import Studio, StudioError
+from ..errors import StudioError
+from ..run_states import RunStatus
+from ..studio import Studio
 from .errors import ui_error, user_errors
 from .i18n import after_switch, status_word, t, translate_columns, translate_error, widget
 from .monitor_tab import format_seconds
@@ -27,8 +29,6 @@ from .plots import downstream_figure, loss_figure
 from .quality import downstream_lines, has_downstream, no_context_sentence, start_line_label, verdict_line
 
 MERGEABLE = ("lora", "adalora", "ia3")  # peft methods whose adapter can be merged into a plain model
-CANCELLABLE = ("running", "queued")
-RESUMABLE = ("stopped", "interrupted", "failed")
 
 
 @dataclass
@@ -211,8 +211,8 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
                 json.dumps(page["config"], indent=2),
                 page["cli_command"], page["log_tail"], page["name"], ", ".join(page["tags"]), page["notes"],
                 gr.Checkbox(visible=page["config"].get("method") in MERGEABLE, value=False), warning, False,
-                gr.Button(visible=False), gr.Button(interactive=page["status"] in CANCELLABLE),
-                gr.Button(interactive=page["status"] in RESUMABLE), note, quality_markdown(page, names), checks_plot)
+                gr.Button(visible=False), gr.Button(interactive=RunStatus(page["status"]).can_cancel),
+                gr.Button(interactive=RunStatus(page["status"]).can_resume), note, quality_markdown(page, names), checks_plot)
 
     # Many outputs: an error would paint an "Error" badge over each of them, so these events show no
     # progress (they take well under a second) and errors come as the toast alone.
@@ -274,7 +274,7 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
         try:
             result = studio.delete_run(run_id, force=force_it)
         except StudioError as exc:
-            refused_for_dependents = (studio.run_status(run_id)["status"] not in CANCELLABLE
+            refused_for_dependents = (not RunStatus(studio.run_status(run_id)["status"]).can_cancel
                                       and studio.lineage(run_id)["descendants"])
             if not force_it and refused_for_dependents:
                 # The engine refuses because other runs are built on it: say so, offer to delete anyway.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from ..run_states import RunStatus
 from ..studio import Studio
 from .errors import user_errors
 from .i18n import after_switch, status_word, t, translate_columns, widget
@@ -23,7 +24,7 @@ from .run_page import RunPage, build_run_page, format_time
 COLUMNS = ["name", "kind", "method", "base model", "data", "status", "steps", "best metric", "verdict", "duration",
            "created", "tags", "run id"]
 KINDS = [("runs.all_kinds", ""), ("runs.pretraining", "pretrain"), ("runs.finetuning", "finetune")]
-STATUSES = ["", "queued", "running", "completed", "stopped", "failed", "interrupted", "cancelled"]
+STATUSES = ["", *(s.value for s in RunStatus)]
 # The sort dropdown's values are these (English) names; its labels are `sort.<name>` in the tab's language.
 SORTS = {
     "newest first": (lambda r: -r["created_at"]),

@@ -37,7 +37,8 @@ from gradio_client import Client, handle_file
 from safetensors.torch import load_file
 from tiny_models import save_tiny_mlm
 
-from pretrain_studio.registry import ACTIVE_STATES, Registry
+from pretrain_studio.registry import Registry
+from pretrain_studio.run_states import RunStatus
 from pretrain_studio.studio import Studio
 from pretrain_studio.training.checkpoints import MARKER, checkpoint_problem
 
@@ -50,7 +51,7 @@ SHORT = {**QUICK, "max_steps": 2, "save_steps": 2}
 
 
 def ended(status: dict) -> bool:
-    return status["status"] not in ACTIVE_STATES
+    return not RunStatus(status["status"]).active
 
 
 def step_of(checkpoint: Path) -> int:

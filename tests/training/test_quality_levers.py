@@ -151,7 +151,7 @@ def test_a_pretraining_run_records_its_no_context_line_and_downstream_curve(samp
 
 
 def test_an_unknown_downstream_dataset_is_refused_naming_the_field(sample_runs):
-    from pretrain_studio.studio_finetune import StudioError
+    from pretrain_studio.errors import StudioError
 
     studio, _, run = sample_runs
     with pytest.raises(StudioError, match="downstream_datasets: dataset 'nope' does not exist"):
@@ -235,7 +235,7 @@ def test_a_fine_tuning_time_budget_ends_on_time_and_keeps_the_best_checkpoint(sa
 
 
 def test_a_fine_tuning_budget_with_max_steps_ends_at_the_steps_and_adalora_is_refused(sample_runs):
-    from pretrain_studio.studio_finetune import StudioError
+    from pretrain_studio.errors import StudioError
 
     studio, dataset, pretrained = sample_runs
     run = finished(studio, studio.start_finetuning({"dataset_id": dataset, "base_model": pretrained["id"],

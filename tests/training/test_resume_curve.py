@@ -21,7 +21,7 @@ import gradio as gr
 import pytest
 from conftest import REPO, wait_for
 
-from pretrain_studio.jobs import execute_run
+from pretrain_studio.training.execute import execute_run
 from pretrain_studio.registry import Registry
 from pretrain_studio.training.checkpoints import MARKER, newest_complete_checkpoint
 
@@ -192,11 +192,11 @@ def test_resume_is_refused_and_changes_nothing_once_the_run_is_no_longer_resumab
     registry.create_run("r", name="r", kind="pretrain", config={}, corpus_id=None, parent_id=None, device="cpu",
                         max_steps=10, status="completed")
     registry.add_metrics("r", 5, {"train_loss": 1.0})
-    assert not registry.reset_for_resume("r", None, ("stopped", "interrupted", "failed"), max_steps=20)
+    assert not registry.reset_for_resume("r", None, max_steps=20)
     assert registry.get_run("r")["status"] == "completed" and len(registry.metrics_since("r")) == 1
     registry.update_run("r", status="stopped")
     registry.add_metrics("r", 8, {"train_loss": 0.8})
-    assert registry.reset_for_resume("r", 5, ("stopped",), max_steps=20)
+    assert registry.reset_for_resume("r", 5, max_steps=20)
     run = registry.get_run("r")
     assert (run["status"], run["step"], run["max_steps"]) == ("queued", 5, 20)
     assert [m["step"] for m in registry.metrics_since("r")] == [5]

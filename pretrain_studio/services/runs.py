@@ -1,44 +1,54 @@
-"""Experiment management, the run-keeping part of the engine's front desk.
+"""Keeping runs: the runs table, a run's page and status, metrics, names and tags, stop / cancel / resume /
+delete, export, comparison and lineage.
 
-Covers the runs table (filters, best metric, duration), a run's page (lineage both ways, files), rename,
-tags and notes, delete, cancel, resume, the queue's order, sweeps and comparison. `RunsDesk` is mixed into
-`Studio` (studio.py), which provides the workspace, the registry, the queue and `_run`. Plain data in
-and out; `StudioError` for anything the user can fix. Export lives in export.py.
+What each status allows is asked of `run_states.RunStatus`; a `running` run whose owner has gone is settled
+to `interrupted` before any action is judged (`_settled`).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
-import time
+from collections.abc import Callable
 
-from . import run_owner
-from .config import ConfigError, config_from_dict
-from .registry import CANCEL, new_id
-from .studio_finetune import StudioError
+from .. import run_owner
+from ..config import ConfigError, config_from_dict
+from ..errors import NotFoundError, StudioError
+from ..registry import CANCEL, STOP
+from ..run_states import RESUMABLE, RunStatus, names
+from ..workspace import Workspace, read_log_tail
+from .lineage import lineage
+from .views import cli_command, run_summary
 
-RESUMABLE = ("stopped", "interrupted", "failed")
 RESUME_OVERRIDES = ("max_steps", "num_epochs")  # a resumed run may train longer, nothing else changes
-MAX_SWEEP_RUNS = 36
+RESUMABLE_NAMES = ", ".join(names(RESUMABLE))
 
 
-class RunsDesk:
-    """Run listing, lineage, lifecycle (cancel, resume, delete), queue order, sweeps and comparison."""
+class RunService:
+    """Everything done to runs that exist. `wake(device)` tells a device's worker that a run was requeued."""
 
-    # --- the runs table ---------------------------------------------------------------
+    def __init__(self, workspace: Workspace, wake: Callable[[str], None]):
+        self.workspace = workspace
+        self.registry = workspace.registry
+        self.wake = wake
+
+    def find(self, run_id: str) -> dict:
+        """The run's registry row, or NotFoundError."""
+        run = self.registry.get_run(run_id or "")
+        if run is None:
+            raise NotFoundError(f"run {run_id!r} does not exist")
+        return run
+
+    # --- the runs table and a run's page -----------------------------------------------
 
     def list_runs(self, filters: dict | None = None) -> list[dict]:
         """Summaries, newest first. filters: {kind, status, text (in name, id, tags, notes, method), tag}."""
-        from .studio import run_summary
-
         filters = filters or {}
-        runs = self.registry.list_runs()
         finals = self.registry.final_metrics()
         sources = {c["id"]: c["name"] for c in self.registry.list_corpora()}
         sources.update({d["id"]: d["name"] for d in self.registry.list_datasets()})
         out = []
-        for run in runs:
+        for run in self.registry.list_runs():
             row = run_summary(run)
             config = run["config"]
             row.update(method=config.get("method") if run["kind"] == "finetune" else "mlm",
@@ -52,13 +62,21 @@ class RunsDesk:
                 out.append(row)
         return out
 
+    def run_status(self, run_id: str) -> dict:
+        run = self.find(run_id)
+        run_dir = self.workspace.run_dir(run_id)
+        return {**run_summary(run), "config": run["config"], "info": run["info"],
+                "owner": run["owner"] if run["status"] == RunStatus.RUNNING else None,
+                "test_metrics": run["info"].get("test_metrics"), "baselines": run["info"].get("baselines"),
+                "log_tail": read_log_tail(run_dir / "train.log"), "cli_command": cli_command(run_dir / "config.json")}
+
     def get_run(self, run_id: str) -> dict:
         """A run's page: status, saved config, CLI command, final metrics, log tail, files and lineage."""
         status = self.run_status(run_id)
         run_dir = self.workspace.run_dir(run_id)
+        # Checkpoints and packed data are listed apart (checkpoints) or not at all: they are many and large.
         files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()
-                       and "checkpoints" not in p.parts[len(run_dir.parts):][:1] and "data" not in
-                       p.parts[len(run_dir.parts):][:1]) if run_dir.exists() else []
+                       and p.relative_to(run_dir).parts[0] not in ("checkpoints", "data")) if run_dir.exists() else []
         checkpoints = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) \
             if (run_dir / "checkpoints").is_dir() else []
         finals = self.registry.final_metrics([run_id]).get(run_id, {})
@@ -69,34 +87,23 @@ class RunsDesk:
 
     def lineage(self, run_id: str) -> dict:
         """Where a run comes from (corpus or dataset, base runs up the chain) and what was built on it."""
-        run = self._run(run_id)
-        ancestors, parent = [], run["parent_id"]
-        while parent and (up := self.registry.get_run(parent)) and len(ancestors) < 50:
-            ancestors.append(_node(up))
-            parent = up["parent_id"]
-        root = self.registry.get_run(ancestors[-1]["run_id"]) if ancestors else run
-        corpus = self.registry.get_corpus(root["corpus_id"]) if root["corpus_id"] else None
-        dataset = self.registry.get_dataset(run["dataset_id"]) if run.get("dataset_id") else None
-        base = root["config"].get("base_model")
-        return {
-            "corpus": {"corpus_id": corpus["id"], "name": corpus["name"]} if corpus else None,
-            "tokenizer": "trained on the corpus" if root["kind"] == "pretrain" and not base
-            else f"from {base}" if base else None,
-            "dataset": {"dataset_id": dataset["id"], "name": dataset["name"]} if dataset else None,
-            "ancestors": ancestors,  # nearest first
-            "descendants": self._descendants(run_id),
-        }
+        return lineage(self.registry, self.find(run_id))
 
-    def _descendants(self, run_id: str, depth: int = 0) -> list[dict]:
-        if depth > 20:
-            return []
-        return [{**_node(child), "children": self._descendants(child["id"], depth + 1)}
-                for child in self.registry.dependents(run_id)]
+    def run_metrics(self, run_id: str, after_id: int = 0) -> list[dict]:
+        rows = self.registry.metrics_since(run_id, int(after_id or 0))
+        # Polled often: only an empty answer needs to tell "no new rows" from "no such run".
+        if not rows and not self.registry.run_exists(run_id or ""):
+            raise NotFoundError(f"run {run_id!r} does not exist")
+        return rows
 
-    # --- names, tags, notes ------------------------------------------------------------------
+    def log_tail(self, run_id: str, lines: int = 20) -> str:
+        self.find(run_id)
+        return read_log_tail(self.workspace.run_dir(run_id) / "train.log", lines)
+
+    # --- names, tags, notes ------------------------------------------------------------
 
     def rename_run(self, run_id: str, name: str) -> dict:
-        self._run(run_id)
+        self.find(run_id)
         name = (name or "").strip()
         if not name:
             raise StudioError("name: a run needs a non-empty name")
@@ -104,39 +111,46 @@ class RunsDesk:
         return {"run_id": run_id, "name": name}
 
     def tag_run(self, run_id: str, tags: list[str] | str, notes: str | None = None) -> dict:
-        self._run(run_id)
+        self.find(run_id)
         if isinstance(tags, str):
             tags = tags.split(",")
-        clean = sorted({str(t).strip() for t in tags or [] if str(t).strip()})
-        values = {"tags_json": json.dumps(clean)}
-        if notes is not None:
-            values["notes"] = str(notes)
-        self.registry.update_run(run_id, **values)
+        self.registry.set_tags(run_id, [str(t).strip() for t in tags or [] if str(t).strip()],
+                               None if notes is None else str(notes))
         run = self.registry.get_run(run_id)
         return {"run_id": run_id, "tags": run["tags"], "notes": run["notes"]}
 
-    # --- lifecycle: cancel, resume, delete ------------------------------------------------------
+    # --- lifecycle: stop, cancel, resume, delete -----------------------------------------
+
+    def stop_run(self, run_id: str) -> dict:
+        """Running: save a checkpoint and end as `stopped` (its owner, the app's worker or a CLI command, polls
+        for the request at every step). Queued: leave the queue as `stopped`."""
+        return self._end(run_id, STOP)
 
     def cancel_run(self, run_id: str) -> dict:
         """Running: end at once and keep no checkpoint (`cancelled`). Queued: leave the queue as `cancelled`."""
+        return self._end(run_id, CANCEL)
+
+    def _end(self, run_id: str, mode: int) -> dict:
         run = self._settled(run_id)
-        if run["status"] == "running":
-            self.registry.request_stop(run_id, CANCEL)
-        elif run["status"] == "queued":
-            self.registry.update_run(run_id, status="cancelled", finished_at=time.time())
-        else:
-            raise StudioError(f"run {run_id} is {run['status']}, not running or queued")
+        status = RunStatus(run["status"])
+        if not status.can_stop:
+            raise StudioError(f"run {run_id} is {status}, not running or queued")
+        ended = RunStatus.STOPPED if mode == STOP else RunStatus.CANCELLED
+        left = status == RunStatus.QUEUED and self.registry.leave_queue(
+            run_id, ended, "stopped before it started" if mode == STOP else None)
+        if not left:  # running, or claimed by a worker between the look and the change: its owner obeys
+            self.registry.request_stop(run_id, mode)
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"]}
 
     def _settled(self, run_id: str) -> dict:
         """The run, after checking that a `running` one still has its owner (else it is now `interrupted`)."""
-        run = self._run(run_id)
-        if run["status"] == "running" and self.registry.mark_interrupted([run_id]):
-            run = self._run(run_id)
+        run = self.find(run_id)
+        if run["status"] == RunStatus.RUNNING and self.registry.mark_interrupted([run_id]):
+            run = self.find(run_id)
         return run
 
     def _refuse_while_owned(self, run: dict, action: str) -> None:
-        if run["status"] == "running":
+        if run["status"] == RunStatus.RUNNING:
             raise StudioError(f"run {run['id']} is running in {run_owner.describe(run['owner'])}: {action} is "
                               "refused while that process trains it; stop it first (Stop works from here too)")
 
@@ -145,32 +159,32 @@ class RunsDesk:
         (or starts over when it has none). overrides may raise max_steps or num_epochs. The run's metric rows
         after that checkpoint (all of them when there is none) are dropped as it is queued, so its curves
         never hold a step twice."""
-        from .training.checkpoints import checkpoint_step, newest_complete_checkpoint
+        from ..training.checkpoints import checkpoint_step, newest_complete_checkpoint
 
         run = self._settled(run_id)
         self._refuse_while_owned(run, "resuming it")
-        if run["status"] not in RESUMABLE:
-            raise StudioError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
+        if not RunStatus(run["status"]).can_resume:
+            raise StudioError(f"run {run_id} is {run['status']}; only {RESUMABLE_NAMES} runs can be resumed")
         overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
         unknown = sorted(set(overrides) - set(RESUME_OVERRIDES))
         if unknown:
             raise StudioError(f"{unknown[0]}: cannot be changed when resuming (only {', '.join(RESUME_OVERRIDES)})")
-        values = {**run["config"], **overrides}
         try:
-            cfg = config_from_dict(values).validate()
+            cfg = config_from_dict({**run["config"], **overrides}).validate()
         except ConfigError as exc:
             raise StudioError(str(exc)) from None
-        checkpoint = newest_complete_checkpoint(self.workspace.run_dir(run_id) / "checkpoints")
+        run_dir = self.workspace.run_dir(run_id)
+        checkpoint = newest_complete_checkpoint(run_dir / "checkpoints")
         done = checkpoint_step(checkpoint) if checkpoint else 0
         if cfg.max_steps and cfg.max_steps <= done:
             raise StudioError(f"max_steps: the run already trained {done} steps; raise max_steps above that "
                               "to train further")
-        cfg.save(self.workspace.run_dir(run_id) / "config.json")
-        if not self.registry.reset_for_resume(run_id, done if checkpoint else None, RESUMABLE,
+        cfg.save(run_dir / "config.json")
+        if not self.registry.reset_for_resume(run_id, done if checkpoint else None,
                                               config_json=json.dumps(cfg.to_dict()), max_steps=cfg.max_steps):
-            now = self._run(run_id)  # resumed or started by someone else in the meantime
-            raise StudioError(f"run {run_id} is {now['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
-        self.wake_worker(run["device"])
+            now = self.find(run_id)  # resumed or started by someone else in the meantime
+            raise StudioError(f"run {run_id} is {now['status']}; only {RESUMABLE_NAMES} runs can be resumed")
+        self.wake(run["device"])
         return {"run_id": run_id, "status": self.registry.get_run(run_id)["status"],
                 "from_checkpoint": checkpoint.name if checkpoint else None}
 
@@ -178,72 +192,24 @@ class RunsDesk:
         """Delete a run's rows and files. Refuses a running run, and (unless force) one that others build on."""
         run = self._settled(run_id)
         self._refuse_while_owned(run, "deleting it")
-        if run["status"] in ("running", "queued"):
+        if not RunStatus(run["status"]).can_delete:
             raise StudioError(f"run {run_id} is {run['status']}: cancel it before deleting it")
         dependents = self.registry.dependents(run_id)
         if dependents and not force:
-            names = ", ".join(f"{d['name']} ({d['id']})" for d in dependents[:5])
-            raise StudioError(f"run {run_id} is the base of {len(dependents)} other run(s): {names}. "
+            shown = ", ".join(f"{d['name']} ({d['id']})" for d in dependents[:5])
+            raise StudioError(f"run {run_id} is the base of {len(dependents)} other run(s): {shown}. "
                               "Delete with force to remove it anyway (those runs keep their own files).")
         shutil.rmtree(self.workspace.run_dir(run_id), ignore_errors=True)
         self.registry.delete_run(run_id)
         return {"run_id": run_id, "deleted": True, "dependents": [d["id"] for d in dependents]}
 
-    # --- the queue and sweeps -------------------------------------------------------------------------
-
-    def queue(self) -> list[dict]:
-        from .studio import run_summary
-
-        return [run_summary(r) for r in self.registry.queue()]
-
-    def move_in_queue(self, run_id: str, position: int) -> list[dict]:
-        """Put a queued run at `position` (0 = next to run); returns the new queue."""
-        order = [r["id"] for r in self.registry.queue()]
-        if run_id not in order:
-            raise StudioError(f"run {run_id} is not queued")
-        order.remove(run_id)
-        order.insert(max(0, min(int(position), len(order))), run_id)
-        self.registry.set_queue_order(order)
-        return self.queue()
-
-    def enqueue_sweep(self, config: dict, grid: dict) -> list[str]:
-        """Queue one run per combination of a grid over up to two settings, e.g.
-        {"lora_r": [4, 8, 16], "learning_rate": [5e-4, 1e-3]}. Every combination is validated before any is
-        queued; they run one after another and a failing one does not stop the rest."""
-        if not grid or len(grid) > 2:
-            raise StudioError("grid: give one or two settings, each with a list of values")
-        for key, values in grid.items():
-            if not isinstance(values, (list, tuple)) or not values:
-                raise StudioError(f"grid.{key}: give a non-empty list of values")
-        combos = list(itertools.product(*grid.values()))
-        if len(combos) > MAX_SWEEP_RUNS:
-            raise StudioError(f"grid: {len(combos)} runs is more than the limit of {MAX_SWEEP_RUNS}")
-        finetune = config.get("kind") == "finetune" or "dataset_id" in config
-        build = self.finetune_config if finetune else self.pretrain_config
-        sweep_id = new_id("sweep")  # unique even for two sweeps queued in the same second
-        configs = []
-        for combo in combos:
-            chosen = dict(zip(grid, combo))
-            label = ", ".join(f"{k}={v}" for k, v in chosen.items())
-            values = {k: v for k, v in config.items() if k != "kind"}
-            values.update(chosen, name=f"{config.get('name') or 'sweep'} [{label}]")
-            try:
-                configs.append(build(values))
-            except StudioError as exc:
-                raise StudioError(f"sweep member {label}: {exc}") from None
-        run_ids = [self._queue(cfg)["run_id"] for cfg in configs]
-        for run_id in run_ids:
-            self.tag_run(run_id, [sweep_id])
-        return run_ids
-
-    # --- export -------------------------------------------------------------------------------------------
+    # --- export and comparison ------------------------------------------------------------
 
     def export_run(self, run_id: str, merged: bool = False) -> str:
         """Zip the run (model or adapter, config, metrics CSV, model card, command); returns the zip's path."""
-        from .export import export_run
-        from .studio import cli_command
+        from ..export import export_run
 
-        run = self._run(run_id)
+        run = self.find(run_id)
         if run["kind"] == "finetune":
             row = self.registry.get_dataset(run["dataset_id"]) if run.get("dataset_id") else None
             data = {**row, "kind": "labelled dataset"} if row else None
@@ -251,21 +217,20 @@ class RunsDesk:
             row = self.registry.get_corpus(run["corpus_id"]) if run["corpus_id"] else None
             data = {**row, "kind": "corpus"} if row else None
         finals = {name: v["last"] for name, v in self.registry.final_metrics([run_id]).get(run_id, {}).items()}
+        run_dir = self.workspace.run_dir(run_id)
         try:
-            path = export_run(run, self.workspace.run_dir(run_id), self.workspace.root / "exports", data=data,
+            path = export_run(run, run_dir, self.workspace.root / "exports", data=data,
                               metrics=self.registry.metrics_since(run_id), finals=finals,
-                              command=cli_command(self.workspace.run_dir(run_id) / "config.json"), merged=merged)
+                              command=cli_command(run_dir / "config.json"), merged=merged)
         except ValueError as exc:
             raise StudioError(str(exc)) from None
         return str(path)
-
-    # --- comparison ------------------------------------------------------------------------------------
 
     def compare_runs(self, run_ids: list[str]) -> dict:
         """Settings that differ, final metrics, and (downsampled) curves of two or more runs."""
         if not run_ids or len(run_ids) < 2:
             raise StudioError("run_ids: choose at least two runs to compare")
-        runs = [self._run(r) for r in run_ids]
+        runs = [self.find(r) for r in run_ids]
         configs = {r["id"]: r["config"] for r in runs}
         keys = sorted(set().union(*configs.values()) - {"name"})
         differing = {k: {rid: cfg.get(k) for rid, cfg in configs.items()} for k in keys
@@ -286,9 +251,10 @@ def best_metric(run: dict, finals: dict) -> dict | None:
     return {"name": name, "value": finals[name][pick]}
 
 
-def _node(run: dict) -> dict:
-    return {"run_id": run["id"], "name": run["name"], "kind": run["kind"], "status": run["status"],
-            "method": run["config"].get("method", "mlm")}
+def scratch_shape(config: dict) -> str:
+    """A from-scratch run's model in the runs table: its size preset, and its architecture unless BERT."""
+    architecture = config.get("architecture") or "bert"
+    return config["model_size"] + ("" if architecture == "bert" else f" {architecture}")
 
 
 def _matches(row: dict, filters: dict) -> bool:
@@ -304,9 +270,3 @@ def _matches(row: dict, filters: dict) -> bool:
         if text not in (haystack + " " + " ".join(row["tags"])).lower():
             return False
     return True
-
-
-def scratch_shape(config: dict) -> str:
-    """A from-scratch run's model in the runs table: its size preset, and its architecture unless BERT."""
-    architecture = config.get("architecture") or "bert"
-    return config["model_size"] + ("" if architecture == "bert" else f" {architecture}")
