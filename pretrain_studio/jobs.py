@@ -1,14 +1,14 @@
 """The job runner: a persistent queue in the registry, one background worker thread per device.
 
-Launching only writes a `queued` row and wakes the device's worker, so the
-caller returns at once. The worker claims the oldest queued run for its
-device, trains it, and records how it ended; a failing run is marked `failed`
-with a plain message (training/failures.py: diverged, out of memory, disk
-full) and its last log lines, and the worker goes on with the next one.
-Because the queue is the registry, a closed browser tab changes nothing, and
-after a crash `recover()` marks runs that were `running` as `interrupted` once the process that trained
-them has gone (run_owner.py: a CLI command training in a terminal on the same workspace keeps its run
-`running`); a watcher thread repeats that check every `run_owner.WATCH_SECONDS` while the app runs.
+Launching only writes a `queued` row and wakes the device's worker, so the caller returns at once. The
+worker claims the oldest queued run for its device and trains it in a child process that it supervises
+(training/child.py for one device, torchrun for several: training/launcher.py), so a crash or an OOM-kill
+of a run fails that run and never the app; then it goes on with the next one. Because the queue is the
+registry, a closed browser tab changes nothing, and after a crash `recover()` marks runs that were
+`running` as `interrupted` once the process that trained them has gone (run_owner.py: a CLI command
+training in a terminal on the same workspace keeps its run `running`); a watcher thread repeats that check
+every `run_owner.WATCH_SECONDS` while the app runs. Closing the runner ends its children: their runs
+become `interrupted`, as after a restart.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import time
 import traceback
 
 from . import run_owner
+from .config import ConfigError, config_from_dict
+from .training.child import train_in_child
 from .training.execute import execute_run
 from .workspace import Workspace
 
@@ -70,10 +72,10 @@ class JobRunner:
         self._closing.set()
         for event in self._wake.values():
             event.set()
-        # An idle worker leaves at once; waiting for it keeps it from touching a workspace being deleted.
-        # (A training worker finishes its run: the short timeout does not wait for that.)
+        # An idle worker leaves at once, a training one once its child has ended (SIGTERM, within a second or
+        # two); waiting for them keeps them from touching a workspace being deleted.
         for worker in [*self._workers.values(), *([self._watcher] if self._watcher else [])]:
-            worker.join(timeout=2.0)
+            worker.join(timeout=10.0)
 
     def _work(self, device: str) -> None:
         while not self._closing.is_set():
@@ -84,7 +86,20 @@ class JobRunner:
                 self._wake[device].clear()
                 continue
             try:
-                execute_run(self.workspace, run)
+                self._train(run)
             except Exception:  # even recording the failure failed (the registry's disk?): keep the worker alive
                 traceback.print_exc()
                 time.sleep(1.0)
+
+    def _train(self, run: dict) -> None:
+        """One device: a child process of ours, beating for it as its owner. Several: torchrun (execute_run
+        supervises it, beating likewise)."""
+        try:
+            processes = config_from_dict(run["config"]).world_size()
+        except (ConfigError, TypeError, KeyError):
+            processes = 1  # the child validates again and fails the run with the field's message
+        if processes > 1:
+            execute_run(self.workspace, run, closing=self._closing)
+            return
+        with run_owner.Heartbeat(self.workspace.registry, run["id"], run["owner"]):
+            train_in_child(self.workspace, run, self._closing)

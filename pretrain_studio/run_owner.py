@@ -108,7 +108,8 @@ def is_me(owner: dict | None) -> bool:
     return bool(owner) and owner.get("pid") == os.getpid() and owner.get("machine") == machine_id()
 
 
-def _process_alive(owner: dict) -> bool:
+def process_alive(owner: dict) -> bool:
+    """Whether the process `owner` names (on this machine) still runs: same pid, same start time."""
     pid = int(owner.get("pid") or 0)
     if pid <= 0:
         return False
@@ -138,7 +139,7 @@ def owner_alive(owner: dict | None, heartbeat_at: float | None, run_id: str | No
         with _owned_lock:
             return run_id is None or run_id in _owned or fresh
     if owner.get("machine") == machine_id():
-        return _process_alive(owner)
+        return process_alive(owner)
     return fresh
 
 

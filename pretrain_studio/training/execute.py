@@ -19,18 +19,19 @@ from ..run_states import RunStatus
 from ..workspace import Workspace, read_log_tail
 
 
-def execute_run(workspace: Workspace, run: dict, show_progress: bool = False) -> str:
+def execute_run(workspace: Workspace, run: dict, show_progress: bool = False, closing=None) -> str:
     """Train one claimed run to its end and record the outcome. Returns the final status.
     A run for several processes is handed to torchrun (training/launcher.py), whose ranks come back here;
-    inside such a launch only rank 0 records anything in the registry (training/distributed.py)."""
+    inside such a launch only rank 0 records anything in the registry (training/distributed.py). `closing`
+    (the job runner shutting down) ends such a launch."""
     owner = run.get("owner")
     if run_owner.is_me(owner):  # the claiming process (not a torchrun rank of it): it beats while it trains
         with run_owner.Heartbeat(workspace.registry, run["id"], owner):
-            return _execute_run(workspace, run, show_progress)
-    return _execute_run(workspace, run, show_progress)
+            return _execute_run(workspace, run, show_progress, closing)
+    return _execute_run(workspace, run, show_progress, closing)
 
 
-def _execute_run(workspace: Workspace, run: dict, show_progress: bool) -> str:
+def _execute_run(workspace: Workspace, run: dict, show_progress: bool, closing) -> str:
     from . import distributed
 
     registry = workspace.registry
@@ -45,7 +46,7 @@ def _execute_run(workspace: Workspace, run: dict, show_progress: bool) -> str:
         if cfg.world_size() > 1 and not distributed.is_distributed():  # the ranks it starts come back here
             from .launcher import supervise
 
-            return supervise(workspace, run, cfg, show_progress=show_progress)
+            return supervise(workspace, run, cfg, show_progress=show_progress, closing=closing)
         base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
         # Training modules are imported here so that merely listing runs (CLI `runs`, the UI) stays light.
         if cfg.kind == "finetune":

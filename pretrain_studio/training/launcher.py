@@ -7,8 +7,7 @@ and waits for it:
 
 - rank 0 records metrics, progress and the final status in the registry (training/distributed.py);
 - Stop and Cancel reach every rank through rank 0's broadcast at each step; a Cancel that is not obeyed
-  within `CANCEL_GRACE` seconds (a rank stuck in a collective) ends the launch with SIGTERM,
-  and with SIGKILL when that is not obeyed either within `KILL_GRACE`;
+  in time ends the launch by signal (supervision.py, as for a one-device run);
 - when torchrun exits with an error, the run is marked `failed` with the failing rank and its message (from
   the rank's error file, or torchrun's own report when the rank was killed), and the tail of the launch log;
 - the child gets SIGTERM if the thread that started it dies, so a killed app leaves no orphan training.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import shlex
@@ -32,15 +30,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..config import JobConfig
-from ..registry import CANCEL
 from ..run_states import RunStatus
 from ..workspace import read_log_tail
 from .distributed import RANK_FOLDER, read_rank_files
 from .reporting import RunReporter
+from .supervision import die_with_parent, watch
 
 LAUNCH_LOG = "torchrun.log"
-CANCEL_GRACE = 30.0  # seconds a Cancel may take before the launch is ended by force
-KILL_GRACE = 10.0  # seconds torchrun may take to end after that SIGTERM before it is killed (SIGKILL)
 TERMINATED = "stopped by torchrun"  # the start of the message of a rank that torchrun told to end
 
 
@@ -86,17 +82,6 @@ def launch_environment(cfg: JobConfig) -> dict:
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the thread that started it dies (Linux), so that an app
-    killed mid-run leaves no training behind; torchrun passes the signal on to its ranks."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _pump(stream, sinks) -> None:
     """Copy the launch's output to its log (and to the console for the CLI) as it comes."""
     for line in iter(stream.readline, b""):
@@ -117,12 +102,25 @@ class Launch:
     def start(cls, command: list[str], env: dict, log_path: Path, echo: bool) -> "Launch":
         """Start torchrun with its output going to `log_path` (and to this console when `echo`)."""
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                   preexec_fn=_die_with_parent)
+                                   preexec_fn=die_with_parent)
         log = log_path.open("ab")
         sinks = [log] + ([sys.stdout.buffer] if echo else [])
         pump = threading.Thread(target=_pump, args=(process.stdout, sinks), daemon=True)
         pump.start()
         return cls(process, pump, log)
+
+    def wait_for(self, timeout: float) -> bool:
+        try:
+            self.process.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def kill(self) -> None:
+        self.process.kill()
 
     def finish(self) -> int:
         """Wait for torchrun to exit and its output to be written; its exit code."""
@@ -132,7 +130,7 @@ class Launch:
         return code
 
 
-def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False) -> str:
+def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False, closing=None) -> str:
     """Train a claimed multi-process run (its validated `cfg`) through torchrun; return its final status."""
     registry = workspace.registry
     run_id = run["id"]
@@ -148,25 +146,9 @@ def supervise(workspace, run: dict, cfg: JobConfig, show_progress: bool = False)
                                       cfg.effective_batch_size(), "launcher": "torchrun"})
     launch = Launch.start(command, launch_environment(cfg), run_dir / LAUNCH_LOG, echo=show_progress)
     registry.update_run(run_id, info={"launcher_pid": launch.process.pid})
-    cancel_seen = terminated = None
-    while True:
-        try:
-            launch.process.wait(timeout=1.0)  # returns as soon as torchrun exits
-            break
-        except subprocess.TimeoutExpired:
-            if registry.stop_requested(run_id) == CANCEL:
-                cancel_seen = cancel_seen or time.monotonic()
-                if terminated is None and time.monotonic() - cancel_seen > CANCEL_GRACE:
-                    reporter.log(f"cancel not obeyed within {CANCEL_GRACE:g} s: ending the launch (SIGTERM)")
-                    launch.process.terminate()
-                    terminated = time.monotonic()
-                elif terminated is not None and time.monotonic() - terminated > KILL_GRACE:
-                    # A launch that ignores SIGTERM too would hold the device's worker for ever.
-                    reporter.log(f"the launch did not end within {KILL_GRACE:g} s of SIGTERM: killing it")
-                    launch.process.kill()
-                    terminated = math.inf  # killed: nothing more to send
+    cancelled = watch(launch, registry, run_id, reporter.log, closing)
     code = launch.finish()
-    status = record_outcome(registry, run_id, run_dir, code, cancelled=cancel_seen is not None)
+    status = record_outcome(registry, run_id, run_dir, code, cancelled=cancelled)
     # Written last: from here on the run's status and error are final (rank 0 may have written them first).
     registry.update_run(run_id, info={"launcher_exit_code": code})
     return status

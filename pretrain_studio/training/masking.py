@@ -34,9 +34,12 @@ class MaskingCollator(DataCollatorForLanguageModeling):
     carry labels pass through."""
 
     def __init__(self, tokenizer, mlm_probability: float = 0.15, whole_word_mask: bool = False,
-                 seed: int | None = None):
-        # The parent's own whole-word path needs offsets; we implement it below instead.
-        super().__init__(tokenizer=tokenizer, mlm=True, mlm_probability=mlm_probability, seed=seed)
+                 seed: int | None = None, mask_replace_probability: float = 0.8):
+        # The parent's own whole-word path needs offsets; we implement it below instead. What is not [MASK] is
+        # split evenly between a random token and the token kept (BERT's 10/10).
+        super().__init__(tokenizer=tokenizer, mlm=True, mlm_probability=mlm_probability, seed=seed,
+                         mask_replace_prob=mask_replace_probability,
+                         random_replace_prob=(1 - mask_replace_probability) / 2)
         self.use_whole_words = whole_word_mask
         self.curriculum = None  # a curriculum.Curriculum shapes training batches when a schedule lever is on
         self.continuation = continuation_tokens(tokenizer)
@@ -84,7 +87,7 @@ class MaskingCollator(DataCollatorForLanguageModeling):
         coins = torch.bernoulli(torch.full(inputs.shape, self.mlm_probability), generator=self.generator).bool()
         masked = spread(coins & ~special) & ~special
         labels[~masked] = -100
-        replace = torch.bernoulli(torch.full(inputs.shape, 0.8), generator=self.generator).bool()
+        replace = torch.bernoulli(torch.full(inputs.shape, self.mask_replace_prob), generator=self.generator).bool()
         replace = (spread(replace) if per_word else replace) & masked
         inputs[replace] = self.tokenizer.mask_token_id
         randomise = torch.bernoulli(torch.full(inputs.shape, 0.5), generator=self.generator).bool()
@@ -95,7 +98,8 @@ class MaskingCollator(DataCollatorForLanguageModeling):
     def mask_once(self, dataset, seed: int):
         """Mask a dataset once with its own seed: the same positions are scored at every evaluation.
         Blocks with a `word_start` column are masked by whole words, and the column is dropped."""
-        fixed = MaskingCollator(self.tokenizer, self.mlm_probability, self.use_whole_words, seed=seed)
+        fixed = MaskingCollator(self.tokenizer, self.mlm_probability, self.use_whole_words, seed=seed,
+                                mask_replace_probability=self.mask_replace_prob)
         columns = [c for c in ("input_ids", "word_start") if c in dataset.column_names]
 
         def add_masks(batch):

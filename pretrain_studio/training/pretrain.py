@@ -115,7 +115,8 @@ def run_pretraining(cfg: PretrainConfig, run_dir: str | Path, reporter: RunRepor
     # The held-out blocks are masked once, with a fixed seed, so that every
     # evaluation scores the same positions and the eval curve is comparable.
     collator = MaskingCollator(tokenizer, mlm_probability=cfg.mask_probability,
-                               whole_word_mask=cfg.whole_word_mask, seed=cfg.seed)
+                               whole_word_mask=cfg.whole_word_mask, seed=cfg.seed,
+                               mask_replace_probability=cfg.mask_replace_probability)
     eval_blocks = collator.mask_once(eval_blocks, seed=cfg.seed + 1)
     # The loss of guessing every masked token from its training frequency: the line the eval loss must go below.
     baseline = no_context_loss(train_blocks, eval_blocks, tokenizer, seed=cfg.seed)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from ..config import MODEL_PRESETS, PRECISIONS, PretrainConfig, field_docs
+from ..settings_schema import declared_checks
 from ..studio import SAMPLE_DATASET_NAME, Studio
 from .corpus_tab import corpus_choices, small_corpus_warning
 from .dataset_tab import dataset_choices
@@ -149,6 +150,11 @@ def build_pretrain_tab(studio: Studio) -> PretrainTab:
     with gr.Row():
         inputs["mask_probability"] = widget(gr.Slider, minimum=0.05, maximum=0.5, value=defaults.mask_probability,
                                             step=0.01, label="label.mask_probability", info="field.mask_probability")
+        bounds = declared_checks(PretrainConfig, "mask_replace_probability")  # the slider spans what validation allows
+        inputs["mask_replace_probability"] = widget(gr.Slider, minimum=bounds["minimum"], maximum=bounds["maximum"],
+                                                    value=defaults.mask_replace_probability, step=0.05,
+                                                    label="label.mask_replace_probability",
+                                                    info="field.mask_replace_probability")
         check_box("whole_word_mask", "label.whole_word_mask")
         check_box("chinese_whole_word_mask", "label.chinese_whole_word_mask")
         inputs["eval_fraction"] = widget(gr.Slider, minimum=0.01, maximum=0.3, value=defaults.eval_fraction,

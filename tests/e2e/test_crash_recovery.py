@@ -61,3 +61,39 @@ def test_sigkill_mid_run_then_restart_and_resume(tmp_path, wikitext_slice):
         assert start_step in steps and start_step + 1 in steps  # the curve continues across the resume
     finally:
         server.stop()
+
+
+def test_a_run_killed_by_sigkill_fails_alone_and_the_app_serves_on(tmp_path, wikitext_slice):
+    """The kernel's out-of-memory killer sends SIGKILL to the process that trains. That process is a child of
+    the app (training/child.py), so the run fails with a message saying so, and the app answers and starts
+    the next queued run."""
+    import os
+    import signal
+
+    import psutil
+
+    server = AppServer(tmp_path / "workspace").start()
+    try:
+        client = Client(server.url, verbose=False)
+        corpus = client.predict([handle_file(str(wikitext_slice))], "wiki", api_name="/upload_corpus")
+        doomed = client.predict({**TINY_RUN, "corpus_id": corpus["corpus_id"], "max_steps": 100_000,
+                                 "logging_steps": 1}, api_name="/start_pretraining")["run_id"]
+        queued = client.predict({**TINY_RUN, "corpus_id": corpus["corpus_id"], "max_steps": 5},
+                                api_name="/start_pretraining")["run_id"]
+        status = wait_for(lambda: (s := client.predict(doomed, api_name="/run_status"))["step"] > 2 and s,
+                          timeout=300, message="the first run to train")
+        pid = status["info"]["process_pid"]
+        assert pid != server.process.pid and psutil.pid_exists(pid)  # trained by a process of its own
+        os.kill(pid, signal.SIGKILL)
+        failed = wait_for(lambda: (s := client.predict(doomed, api_name="/run_status"))["status"] != "running" and s,
+                          timeout=60, message="the killed run to be recorded")
+        assert failed["status"] == "failed"
+        assert "killed by SIGKILL" in failed["error"] and "out-of-memory" in failed["error"]
+        assert "--- last log lines ---" in failed["error"]
+        assert server.process.poll() is None  # the app lives
+        done = wait_for(lambda: (s := client.predict(queued, api_name="/run_status"))["status"]
+                        not in ("queued", "running") and s, timeout=300, message="the next queued run")
+        assert done["status"] == "completed", done["error"]
+        assert [m for m in client.predict(queued, 0, api_name="/run_metrics") if m["name"] == "train_loss"]
+    finally:
+        server.stop()

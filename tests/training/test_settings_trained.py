@@ -352,10 +352,10 @@ STUBBORN = ("import signal, sys, time\n"
 def test_a_cancel_not_obeyed_within_the_grace_period_ends_the_launch_by_force(env, monkeypatch):
     import psutil
 
-    from pretrain_studio.training import launcher
+    from pretrain_studio.training import launcher, supervision
 
-    monkeypatch.setattr(launcher, "CANCEL_GRACE", 1.0)
-    monkeypatch.setattr(launcher, "KILL_GRACE", 1.0)
+    monkeypatch.setattr(supervision, "CANCEL_GRACE", 1.0)
+    monkeypatch.setattr(supervision, "KILL_GRACE", 1.0)
     monkeypatch.setattr(launcher, "torchrun_command", lambda *a, **k: [sys.executable, "-c", STUBBORN])
     studio = env["studio"]
     run_id = studio.start_pretraining({**BASE_RUN, "corpus_id": env["corpus"], "devices": 2, "device": "cpu",
@@ -369,6 +369,6 @@ def test_a_cancel_not_obeyed_within_the_grace_period_ends_the_launch_by_force(en
     assert status["status"] == "cancelled"
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     log = studio.log_tail(run_id, 50)
-    assert "cancel not obeyed within 1 s: ending the launch (SIGTERM)" in log
+    assert "cancel not obeyed within 1 s: ending the training process (SIGTERM)" in log
     assert "did not end within 1 s of SIGTERM: killing it" in log
     assert status["info"]["launcher_exit_code"] == -9

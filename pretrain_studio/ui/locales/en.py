@@ -95,6 +95,7 @@ MESSAGES: dict[str, str] = {
     "label.seq_length_warmup": "Short-sequence warm-up (share of the run)",
     "label.batch_size_warmup": "Batch-size ramp (share of the run)",
     "label.mask_probability": "Mask probability",
+    "label.mask_replace_probability": "Share replaced by [MASK]",
     "label.whole_word_mask": "Whole-word masking",
     "label.chinese_whole_word_mask": "Chinese whole-word masking",
     "label.eval_fraction": "Held-out share",

@@ -93,6 +93,7 @@ MESSAGES: dict[str, str] = {
     "label.seq_length_warmup": "短序列预热（占训练的比例）",
     "label.batch_size_warmup": "批大小递增（占训练的比例）",
     "label.mask_probability": "掩码比例",
+    "label.mask_replace_probability": "替换为 [MASK] 的比例",
     "label.whole_word_mask": "全词掩码",
     "label.chinese_whole_word_mask": "中文全词掩码",
     "label.eval_fraction": "验证集比例",
@@ -560,6 +561,8 @@ MESSAGES: dict[str, str] = {
     "field.vocab_size": "在语料上训练的 WordPiece 分词器的词表大小（仅从零训练）。",
     "field.lowercase": "训练的分词器把文本转为小写（仅从零训练）。",
     "field.gradient_accumulation_steps": "累积成一个优化步的微批次数。",
+    "field.mask_replace_probability": ("被选中的词元中替换为 [MASK] 的比例；其余的一半换成随机词元，一半保持原样。"
+                                       "0.8 即 BERT 的 80/10/10；Wettig 等（2022）发现 1.0（总是 [MASK]）同样好。"),
     "field.mask_probability": ("被选中做掩码的词元比例。BERT 用 0.15；Wettig 等（2022）发现对 base 及更大的模型，"
                                "0.3-0.4 更好。"),
     "field.whole_word_mask": "一个词的所有子词一起掩码。",
