@@ -218,7 +218,7 @@ def run_config(studio, args) -> int:
                 values[key] = getattr(args, key)
         cfg = config_from_dict(values).validate()
     except ConfigError as exc:
-        raise StudioError(str(exc)) from None
+        raise StudioError.of(exc) from None
     if args.print_torchrun or cfg.node_rank > 0:
         from .training.launcher import Launch, launch_environment, torchrun_command
 

@@ -216,13 +216,13 @@ class PretrainConfig(LaunchSettings):
     def validate(self) -> "PretrainConfig":
         """Raise ConfigError naming the first wrong field; return self when all is well."""
         if not self.corpus_id:
-            raise ConfigError("corpus_id", "choose a corpus to train on")
+            raise ConfigError("corpus_id", key="error.choose_corpus")
         check_declared(self)
         if not self.base_model and self.model_size not in MODEL_PRESETS:
-            raise ConfigError("model_size", f"unknown preset {self.model_size!r}; "
-                                            f"choose one of {', '.join(MODEL_PRESETS)}")
+            raise ConfigError("model_size", key="error.unknown_choice", noun="preset", value=repr(self.model_size),
+                              choices=", ".join(MODEL_PRESETS))
         if self.max_steps == 0 and not self.time_budget_minutes and self.num_epochs <= 0:
-            raise ConfigError("num_epochs", f"must be greater than 0 (got {shown(self.num_epochs)})")
+            raise ConfigError("num_epochs", key="error.must_be_greater", min="0", got=shown(self.num_epochs), why="")
         if self.chinese_whole_word_mask:
             import importlib.util
 
@@ -395,9 +395,9 @@ class FinetuneConfig(LaunchSettings):
     def validate(self) -> "FinetuneConfig":
         """Raise ConfigError naming the first wrong field; return self when all is well."""
         if not self.dataset_id:
-            raise ConfigError("dataset_id", "choose a labelled dataset")
+            raise ConfigError("dataset_id", key="error.choose_dataset")
         if not self.base_model:
-            raise ConfigError("base_model", "choose a model to fine-tune (a run id or a local folder)")
+            raise ConfigError("base_model", key="error.choose_base_model")
         check_declared(self)
         if self.time_budget_minutes and self.method == "adalora":
             raise ConfigError("time_budget_minutes", "adalora prunes its ranks on a schedule of steps; give max_steps "

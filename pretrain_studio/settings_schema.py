@@ -22,14 +22,21 @@ import textwrap
 from dataclasses import MISSING, Field, asdict, field, fields
 from pathlib import Path
 
-TYPE_WORDS = {"int": "a whole number", "float": "a number", "list[str]": "a list of ids"}  # how a coercion error names the type
+from .errors import UserError
+
+TYPE_WORDS = {"list[str]": "a list of ids"}  # how a coercion error names a type without a key of its own
+TYPE_KEYS = {"int": "error.not_whole_number", "float": "error.not_a_number"}
 
 
-class ConfigError(ValueError):
-    """A setting is invalid; `field` names it so every front door can point at it."""
+class ConfigError(UserError):
+    """A setting is invalid; `field` names it so every front door can point at it. Give a message, or an
+    errors.MESSAGES key and its parameters (the field is one of them)."""
 
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
+    def __init__(self, field_name: str, message: str = "", *, key: str = "", **params):
+        if key:
+            super().__init__(key=key, field=field_name, **params)
+        else:
+            super().__init__(f"{field_name}: {message}")
         self.field = field_name
 
 
@@ -55,27 +62,28 @@ def check_declared(cfg) -> None:
             continue
         value, name = getattr(cfg, f.name), f.name
         kind = str(f.type)
-        if kind == "int":
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(name, f"{value!r} is not a whole number")
-        elif kind == "float":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ConfigError(name, f"{value!r} is not a number")
-        why = f": {checks['why']}" if checks["why"] else ""
+        if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(name, key="error.not_whole_number", value=repr(value))
+        if kind == "float" and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                or not math.isfinite(value)):
+            raise ConfigError(name, key="error.not_a_number", value=repr(value))
+        got = shown(value) if kind in ("int", "float") else repr(value)
         if checks["above"] is not None and value <= checks["above"]:
-            raise ConfigError(name, f"must be greater than {shown(checks['above'])} (got {shown(value)}){why}")
+            raise ConfigError(name, key="error.must_be_greater", min=shown(checks["above"]), got=got, why=checks["why"])
         if checks["minimum"] is not None and value < checks["minimum"]:
-            raise ConfigError(name, f"must be at least {shown(checks['minimum'])} (got {shown(value)}){why}")
+            raise ConfigError(name, key="error.must_be_at_least", min=shown(checks["minimum"]), got=got,
+                              why=checks["why"])
         if checks["maximum"] is not None and value > checks["maximum"]:
-            raise ConfigError(name, f"must be at most {shown(checks['maximum'])} (got {shown(value)})")
+            raise ConfigError(name, key="error.must_be_at_most", max=shown(checks["maximum"]), got=got)
         if checks["below"] is not None and value >= checks["below"]:
-            raise ConfigError(name, f"must be below {shown(checks['below'])}")
+            raise ConfigError(name, key="error.must_be_below", max=shown(checks["below"]))
         if checks["share"] and not 0 <= value <= 1:
-            raise ConfigError(name, "is a share of the run: give a number from 0 to 1")
+            raise ConfigError(name, key="error.share_of_run")
         if checks["choices"] is not None and value not in checks["choices"]:
             listed = ", ".join(checks["choices"])
-            raise ConfigError(name, f"unknown {checks['noun']} {value!r}; choose one of {listed}" if checks["noun"]
-                              else f"choose one of {listed}")
+            if checks["noun"]:
+                raise ConfigError(name, key="error.unknown_choice", noun=checks["noun"], value=repr(value), choices=listed)
+            raise ConfigError(name, key="error.choose_one_of", choices=listed)
 
 
 def declared_checks(cls, name: str) -> dict:
@@ -167,6 +175,8 @@ def coerce(key: str, value, type_name):
                 raise ValueError
             return [str(part).strip() for part in value if str(part).strip()]
     except (TypeError, ValueError):
+        if type_name in TYPE_KEYS:
+            raise ConfigError(key, key=TYPE_KEYS[type_name], value=repr(value)) from None
         raise ConfigError(key, f"{value!r} is not {TYPE_WORDS.get(type_name, 'a valid ' + type_name)}") from None
     return value
 

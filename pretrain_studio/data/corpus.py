@@ -289,7 +289,7 @@ def _resolve_sources(files: Iterable[str | Path] | str | Path) -> list[Source]:
     for path, base in zip(paths, base_names):
         name = base if base_names.count(base) == 1 else str(path)
         if not path.exists():
-            raise CorpusError(f"{name}: file not found")
+            raise CorpusError(key="error.file_not_found", file=name)
         if not path.is_file():
             raise CorpusError(f"{name}: not a regular file")
         kind, gzipped = _detect_format(name, base)
@@ -304,7 +304,7 @@ def _detect_format(name: str, base: str) -> tuple[str, bool]:
     ext = os.path.splitext(stem)[1]
     if ext not in _FORMATS:
         shown = ext or "(none)"
-        raise CorpusError(f"{name}: unsupported file type '{shown}' (expected {_EXPECTED_TYPES})")
+        raise CorpusError(key="error.unsupported_type", file=name, type=shown, expected=_EXPECTED_TYPES)
     return _FORMATS[ext], gzipped
 
 

@@ -241,7 +241,8 @@ def read_prediction_rows(
     text, label, pair = _strip(text_column), _strip(label_column), _strip(text_pair_column)
     for role, column in (("text", text), ("label", label), ("text pair", pair)):
         if column is not None and column not in table.columns:
-            raise DatasetError(f"{table.name}: no {role} column {column!r}; {_available(table)}{_header_hint(table)}")
+            raise DatasetError(key="error.no_column", file=table.name, role=role, column=repr(column),
+                               rest=f"{_available(table)}{_header_hint(table)}")
     if label is None:
         label = _usual_column(table.columns, LABEL_NAMES, {text, pair})
     if text is None:
@@ -319,7 +320,8 @@ def _resolve_columns(table: Table, text: str | None, label: str | None, pair: st
     """The (text, label, text_pair) column names: the requested ones, else the defaults (module docstring)."""
     for role, column in (("text", text), ("label", label), ("text pair", pair)):
         if column is not None and column not in table.columns:
-            raise DatasetError(f"{table.name}: no {role} column {column!r}; {_available(table)}{_header_hint(table)}")
+            raise DatasetError(key="error.no_column", file=table.name, role=role, column=repr(column),
+                               rest=f"{_available(table)}{_header_hint(table)}")
     if text is None:
         text = _usual_column(table.columns, TEXT_NAMES, {label, pair})
     if label is None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import UserError
 from .readers import (
     CorpusError,
     Source,
@@ -50,7 +51,7 @@ _SHOWN_POSITIONS = 5  # line numbers named in one error message before "and N mo
 _EXAMPLE = "example"  # what one line or record is called in messages about over-long lines
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """Bad labelled-data input; message names the file and, where it applies, the column and row numbers."""
 
 
@@ -91,7 +92,7 @@ def resolve_sources(files: dict[str, str | Path | None]) -> dict[str, Source]:
     for role, path in paths.items():
         name = path.name if base_names.count(path.name) == 1 else str(path)
         if not path.exists():
-            raise DatasetError(f"{name}: file not found")
+            raise DatasetError(key="error.file_not_found", file=name)
         if not path.is_file():
             raise DatasetError(f"{name}: not a regular file")
         gzipped = path.name.lower().endswith(".gz")
@@ -106,7 +107,7 @@ def _reading(source: Source) -> Iterator[None]:
         with file_errors(source):
             yield
     except CorpusError as exc:
-        raise DatasetError(str(exc)) from exc
+        raise DatasetError(str(exc), key=exc.key, **exc.params) from exc
 
 
 def read_table(source: Source, file_format: str, has_header: bool | None, wanted: set[str],

@@ -28,6 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import UserError
+
 _READ_CHUNK = 1 << 20  # 1 MiB: copying decompressed bytes
 # The encoding scan decodes in small pieces: decoding 1 MiB chunks into strings makes glibc's malloc
 # move its mmap threshold up and fragment its heap, and resident memory then grows with the file
@@ -52,7 +54,7 @@ _NON_ASCII = re.compile("[^\x00-\x7f]")
 _CSV_END = "\x00end-of-file\x00"
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """Bad corpus input; the message names the file and the problem (and the row where it applies)."""
 
 
@@ -112,7 +114,7 @@ def choose_encoding(source: Source) -> str:
     with open_binary(source) as raw:
         head = raw.read(_SNIFF_BYTES)
     if not head:
-        raise CorpusError(f"{source.name}: file is empty")
+        raise CorpusError(key="error.file_empty", file=source.name)
     _reject_binary(source, head)
 
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):  # Latin-1 decodes any bytes
@@ -123,7 +125,7 @@ def choose_encoding(source: Source) -> str:
             _reject_damaged_utf8(source)
     has_chars, has_text = result
     if not has_chars:  # e.g. only a UTF-8 byte-order mark
-        raise CorpusError(f"{source.name}: file is empty")
+        raise CorpusError(key="error.file_empty", file=source.name)
     if not has_text:
         raise CorpusError(f"{source.name}: contains only whitespace")
     return encoding
@@ -403,7 +405,7 @@ def _pick_column(name: str, columns: list[str], text_column: str | None) -> str:
     available = ", ".join(repr(c) for c in columns)
     if text_column is not None:
         if text_column not in columns:
-            raise CorpusError(f"{name}: no column named {text_column!r}; available columns: {available}")
+            raise CorpusError(key="error.no_column_named", file=name, column=repr(text_column), available=available)
         return text_column
     if "text" in columns:
         return "text"

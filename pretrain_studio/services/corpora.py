@@ -25,7 +25,7 @@ class CorpusService:
         removed unless dedupe is false; the other cleaning filters are off unless asked for (data/corpus.py)."""
         paths = [file_path(f) for f in (files or [])]
         if not paths:
-            raise StudioError("no files given: upload at least one .txt, .jsonl, .csv, .tsv or .parquet file")
+            raise StudioError(key="error.no_files")
         corpus_id = new_id("corpus")
         dest = self.workspace.corpus_dir(corpus_id)
         try:
@@ -33,7 +33,7 @@ class CorpusService:
                                   strip_gutenberg=strip_gutenberg, drop_boilerplate_lines=drop_boilerplate_lines,
                                   near_duplicates=near_duplicates)
         except CorpusError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         name = (name or "").strip() or paths[0].name
         try:
             row = self.registry.add_corpus(corpus_id, name, str(dest), stats.to_dict())
@@ -48,7 +48,7 @@ class CorpusService:
     def get_corpus(self, corpus_id: str) -> dict:
         row = self.registry.get_corpus(corpus_id)
         if row is None:
-            raise NotFoundError(f"corpus {corpus_id!r} does not exist")
+            raise NotFoundError(key="error.corpus_missing_plain", id=repr(corpus_id))
         return {**corpus_summary(row), "stats": row["stats"],
                 "preview": preview_rows(row["path"], 10, max_chars=PREVIEW_CHARS)}
 

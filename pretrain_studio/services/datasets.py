@@ -19,7 +19,7 @@ class DatasetService:
         """Ingest a labelled dataset (train file, optional validation and test files); nothing is stored on error."""
         train = file_path(train_file)
         if train is None:
-            raise StudioError("no training file given: upload a .csv, .tsv, .jsonl, .parquet or labelled .txt file")
+            raise StudioError(key="error.no_train_file")
         dataset_id = new_id("dataset")
         dest = self.workspace.datasets_dir / dataset_id
         try:
@@ -28,7 +28,7 @@ class DatasetService:
                                     validation_file=file_path(validation_file), test_file=file_path(test_file),
                                     file_format=file_format or "auto", has_header=has_header, seed=int(seed))
         except DatasetError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         row = self.registry.add_dataset(dataset_id, (name or "").strip() or train.name, str(dest), stats.to_dict())
         return dataset_summary(row)
 
@@ -37,7 +37,7 @@ class DatasetService:
         try:
             return inspect_columns(file_path(file), file_format or "auto")
         except DatasetError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
 
     def list_datasets(self) -> list[dict]:
         return [dataset_summary(row) for row in self.registry.list_datasets()]
@@ -45,7 +45,7 @@ class DatasetService:
     def get_dataset(self, dataset_id: str) -> dict:
         row = self.registry.get_dataset(dataset_id or "")
         if row is None:
-            raise NotFoundError(f"dataset {dataset_id!r} does not exist")
+            raise NotFoundError(key="error.dataset_missing_plain", id=repr(dataset_id))
         return {**dataset_summary(row), "stats": row["stats"]}
 
 

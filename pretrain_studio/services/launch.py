@@ -49,7 +49,7 @@ class LaunchService:
             cfg = kind.from_dict(values or {}).validate()
             check_launchable(self.workspace, cfg, check_data)
         except ConfigError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         return cfg
 
     # --- queueing -------------------------------------------------------------------
@@ -154,7 +154,7 @@ class LaunchService:
             _, _, counts = build_classifier(cfg, resolve_model_dir(self.workspace, cfg.base_model),
                                             self.workspace.root / "tmp", labels, total_steps=100)
         except ConfigError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         return counts
 
 

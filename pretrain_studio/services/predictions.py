@@ -37,18 +37,18 @@ class PredictionService:
         try:
             return fill_mask(resolve_model_dir(self.workspace, model), text, top_k)
         except (ValueError, OSError) as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
 
     def classify(self, model: str, text: str, text_pair: str | None = None) -> dict:
         """{label, scores: {label: probability}} for one text (and an optional second text)."""
         from ..inference import PredictionError, classify
 
         if not (text or "").strip():
-            raise StudioError("text: enter a text to classify")
+            raise StudioError(key="error.enter_text")
         try:
             return classify(resolve_model_dir(self.workspace, model), text, text_pair or None)
         except (PredictionError, ValueError, OSError) as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
 
     def predict_file(self, model: str, file, text_column: str | None = None, label_column: str | None = None) -> dict:
         """Predictions for every row of a file, written as CSV; metrics when the file has labels.
@@ -58,14 +58,14 @@ class PredictionService:
 
         source = file_path(file)
         if source is None:
-            raise StudioError("no file given")
+            raise StudioError(key="error.no_file")
         try:
             folder = resolve_model_dir(self.workspace, model)
             texts, pairs, gold = read_prediction_rows(source, text_column or None, label_column or None,
                                                       max_rows=MAX_PREDICT_ROWS)
             result = predict_rows(folder, texts, pairs, gold)
         except (DatasetError, PredictionError, ValueError, OSError) as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         out_dir = self.workspace.root / "predictions"
         out_dir.mkdir(exist_ok=True)
         out = out_dir / f"{source.stem}-{new_id('pred')}.csv"

@@ -36,7 +36,7 @@ class RunService:
         """The run's registry row, or NotFoundError."""
         run = self.registry.get_run(run_id or "")
         if run is None:
-            raise NotFoundError(f"run {run_id!r} does not exist")
+            raise NotFoundError(key="error.run_missing", id=repr(run_id))
         return run
 
     # --- the runs table and a run's page -----------------------------------------------
@@ -93,7 +93,7 @@ class RunService:
         rows = self.registry.metrics_since(run_id, int(after_id or 0))
         # Polled often: only an empty answer needs to tell "no new rows" from "no such run".
         if not rows and not self.registry.run_exists(run_id or ""):
-            raise NotFoundError(f"run {run_id!r} does not exist")
+            raise NotFoundError(key="error.run_missing", id=repr(run_id))
         return rows
 
     def log_tail(self, run_id: str, lines: int = 20) -> str:
@@ -172,7 +172,7 @@ class RunService:
         try:
             cfg = config_from_dict({**run["config"], **overrides}).validate()
         except ConfigError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         run_dir = self.workspace.run_dir(run_id)
         checkpoint = newest_complete_checkpoint(run_dir / "checkpoints")
         done = checkpoint_step(checkpoint) if checkpoint else 0
@@ -223,7 +223,7 @@ class RunService:
                               metrics=self.registry.metrics_since(run_id), finals=finals,
                               command=cli_command(run_dir / "config.json"), merged=merged)
         except ValueError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError.of(exc) from None
         return str(path)
 
     def compare_runs(self, run_ids: list[str]) -> dict:

@@ -24,13 +24,13 @@ def check_launchable(workspace: Workspace, cfg: JobConfig, check_data: bool = Tr
     registry = workspace.registry
     if check_data:
         if cfg.kind == "finetune" and registry.get_dataset(cfg.dataset_id) is None:
-            raise ConfigError("dataset_id", f"dataset {cfg.dataset_id!r} does not exist")
+            raise ConfigError("dataset_id", key="error.dataset_missing", id=repr(cfg.dataset_id))
         if cfg.kind == "pretrain" and registry.get_corpus(cfg.corpus_id) is None:
-            raise ConfigError("corpus_id", f"corpus {cfg.corpus_id!r} does not exist")
+            raise ConfigError("corpus_id", key="error.corpus_missing", id=repr(cfg.corpus_id))
     for dataset_id in getattr(cfg, "downstream_datasets", ()):
         dataset = registry.get_dataset(dataset_id)
         if dataset is None:
-            raise ConfigError("downstream_datasets", f"dataset {dataset_id!r} does not exist")
+            raise ConfigError("downstream_datasets", key="error.dataset_missing", id=repr(dataset_id))
         if "validation" not in dataset["stats"].get("splits", {}):
             raise ConfigError("downstream_datasets", f"dataset {dataset_id!r} has no validation split to score on")
     if cfg.base_model:

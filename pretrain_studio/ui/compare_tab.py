@@ -103,7 +103,7 @@ def side_by_side(studio: Studio, run_ids: list[str], text: str) -> pd.DataFrame:
                 detail = ", ".join(f"{label} {p:.3f}" for label, p in
                                    sorted(result["scores"].items(), key=lambda kv: -kv[1]))
         except StudioError as exc:
-            answer, detail = "—", t("compare.answer_error", error=translate_error(str(exc)))
+            answer, detail = "—", t("compare.answer_error", error=translate_error(exc))
         rows.append({"run": short_label(run), "task": t("compare.task_fill") if run["kind"] == "pretrain"
                      else t("compare.task_classify"), "answer": answer, "top answers": detail})
     return translate_columns(pd.DataFrame(rows, columns=["run", "task", "answer", "top answers"]))

@@ -1,7 +1,8 @@
 """Turn engine errors into Gradio errors: a clear message in the browser and the API, never a traceback.
 
-The engine writes its errors in English, naming the field; in a browser tab set to another language the
-common ones are translated here (i18n.translate_error keeps the field name and the values). The toast's
+The engine writes its errors in English, naming the field, and most carry a key and parameters (errors.py);
+in a browser tab set to another language those are shown from the key (i18n.translate_error keeps the field
+name and the values). The toast's
 heading ("Error", "Info") is Gradio's own: its frontend writes it in the browser's language, not ours."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def user_errors(fn):
         except gr.Error:
             raise
         except (StudioError, ValueError, FileNotFoundError) as exc:
-            raise gr.Error(translate_error(str(exc)), print_exception=False) from None
+            raise gr.Error(translate_error(exc), print_exception=False) from None
 
     return wrapper
 

@@ -19,8 +19,8 @@ so a reload or a restart of the app keeps it), and everything is translated on t
   session of the request being handled (Gradio sets `LocalContext.request` around every handler). Handlers
   keep their inputs, so the API endpoints and everything that calls a handler directly stay as they are;
   without a session (API clients, tests, the CLI) the language is English;
-- engine errors (English, naming the field) are translated by a small table of message patterns
-  (`translate_error`) that keeps the field name and the values, and fall back to English.
+- engine errors carry a key and parameters (errors.py) and are translated by key (`translate_error`),
+  keeping the field name and the values; an error without a key stays English.
 
 Translations live in one module per language (`locales/en.py`, `locales/zh.py`): plain dicts key -> text
 with `{placeholders}` filled by `str.format`.
@@ -28,7 +28,6 @@ with `{placeholders}` filled by `str.format`.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -148,55 +147,17 @@ def status_word(status: str, lang: str | None = None) -> str:
 
 # --- engine errors -----------------------------------------------------------------------------------------
 
-# (pattern on the English message, key of the translated template). The patterns match the engine's common
-# messages (config.py's field checks, studio.py's missing things, the readers' missing files and columns);
-# named groups fill the template, so the field name and the values stay as they were.
-_FIELD = r"(?P<field>[A-Za-z_][\w.]*)"
-ERROR_PATTERNS: list[tuple[re.Pattern, str]] = [(re.compile(p), k) for p, k in [
-    (rf"^{_FIELD}: must be greater than 0 \(got (?P<got>[^)]*)\)(?P<why>.*)$", "error.must_be_positive"),
-    (rf"^{_FIELD}: must be at least (?P<min>\S+) \(got (?P<got>[^)]*)\)(?P<why>.*)$", "error.must_be_at_least"),
-    (rf"^{_FIELD}: must be below (?P<max>\S+)$", "error.must_be_below"),
-    (rf"^{_FIELD}: (?P<value>.+) is not a whole number$", "error.not_whole_number"),
-    (rf"^{_FIELD}: (?P<value>.+) is not a number$", "error.not_a_number"),
-    (rf"^{_FIELD}: choose one of (?P<choices>.+)$", "error.choose_one_of"),
-    (r"^corpus_id: choose a corpus to train on$", "error.choose_corpus"),
-    (r"^dataset_id: choose a labelled dataset$", "error.choose_dataset"),
-    (r"^base_model: choose a model to fine-tune \(a run id or a local folder\)$", "error.choose_base_model"),
-    (r"^corpus_id: corpus (?P<id>.+) does not exist$", "error.corpus_missing"),
-    (r"^dataset_id: dataset (?P<id>.+) does not exist$", "error.dataset_missing"),
-    (r"^corpus (?P<id>.+) does not exist$", "error.corpus_missing_plain"),
-    (r"^dataset (?P<id>.+) does not exist$", "error.dataset_missing_plain"),
-    (r"^run (?P<id>.+) does not exist$", "error.run_missing"),
-    (r"^(?P<file>.+): file not found$", "error.file_not_found"),
-    (r"^(?P<file>.+): file is empty$", "error.file_empty"),
-    (r"^(?P<file>.+): unsupported file type '(?P<type>[^']*)' \(expected (?P<expected>.+)\)$",
-     "error.unsupported_type"),
-    (r"^(?P<file>.+): no (?P<role>[\w ]+) column (?P<column>'[^']*'|\"[^\"]*\"); (?P<rest>.+)$",
-     "error.no_column"),
-    (r"^(?P<file>.+): no column named (?P<column>.+); available columns: (?P<available>.+)$",
-     "error.no_column_named"),
-    (r"^no files given: .+$", "error.no_files"),
-    (r"^no (?:training|train) file given: .+$", "error.no_train_file"),
-    (r"^no file given.*$", "error.no_file"),
-    (r"^text: enter a text to classify$", "error.enter_text"),
-]]
-
-
-def translate_error(message: str, lang: str | None = None) -> str:
-    """An engine error message in the current language: a known pattern becomes its template with the same
-    field name and values; anything else stays English (which is better than a wrong translation)."""
+def translate_error(error, lang: str | None = None) -> str:
+    """An engine error in the current language. An error made from a key (errors.UserError) is shown from that
+    key's template with its own parameters (field names and values stay as they are); anything else, a plain
+    message or a stored string such as a run's error, stays English."""
     lang = normalise(lang) if lang else current_language()
-    if lang == DEFAULT:
-        return message
-    for pattern, key in ERROR_PATTERNS:
-        match = pattern.match(message)
-        if match:
-            values = {name: value or "" for name, value in match.groupdict().items()}
-            if values.get("why"):
-                values["why"] = values["why"].lstrip(": ")
-                values["why"] = t("error.why", lang, why=values["why"])
-            return t(key, lang, **values)
-    return message
+    key, params = getattr(error, "key", ""), dict(getattr(error, "params", {}))
+    if lang == DEFAULT or not key or key not in CATALOGS[lang]:
+        return str(error)
+    if "why" in params:
+        params["why"] = t("error.why", lang, why=params["why"]) if params["why"] else ""
+    return t(key, lang, **params)
 
 
 # --- components and relabelling ----------------------------------------------------------------------------

@@ -278,8 +278,8 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
                                       and studio.lineage(run_id)["descendants"])
             if not force_it and refused_for_dependents:
                 # The engine refuses because other runs are built on it: say so, offer to delete anyway.
-                return gr.skip(), gr.skip(), f"⚠ {translate_error(str(exc))}", gr.Button(visible=True), gr.skip()
-            raise gr.Error(translate_error(str(exc)), print_exception=False) from None
+                return gr.skip(), gr.skip(), f"⚠ {translate_error(exc)}", gr.Button(visible=True), gr.skip()
+            raise gr.Error(translate_error(exc), print_exception=False) from None
         note = (t("page.deleted_keep", run_id=run_id, count=len(result["dependents"])) if result["dependents"]
                 else t("page.deleted", run_id=run_id))
         return None, note, "", gr.Button(visible=False), False

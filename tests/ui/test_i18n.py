@@ -135,18 +135,39 @@ def test_fine_tune_form_error_in_chinese(forms):
     assert err.value.message == "dataset_id：请选择一个带标签的数据集"
 
 
-def test_engine_errors_keep_field_and_values_and_fall_back_to_english():
-    assert translate_error("vocab_size: must be at least 200 (got 50): the special tokens need room", "zh") == (
-        "vocab_size：不能小于 200（当前为 50）：the special tokens need room")
-    assert translate_error("batch_size: 'abc' is not a whole number", "zh") == "batch_size：'abc' 不是整数"
-    assert translate_error("notes.docx: unsupported file type '.docx' (expected .txt, .csv)", "zh") == (
-        "notes.docx：不支持的文件类型“.docx”（支持 .txt, .csv）")
-    assert translate_error("precision: choose one of auto, fp32, bf16, fp16", "zh") == (
-        "precision：请从 auto, fp32, bf16, fp16 中选择")
-    odd = "something nobody translated"
-    assert translate_error(odd, "zh") == odd
-    assert translate_error("learning_rate: must be greater than 0 (got 0)", "en") == (
-        "learning_rate: must be greater than 0 (got 0)")
+def test_engine_errors_are_translated_by_key_keeping_field_and_values():
+    from pretrain_studio.config import ConfigError
+    from pretrain_studio.data.readers import CorpusError
+    from pretrain_studio.errors import StudioError
+
+    def error_of(values):
+        with pytest.raises(ConfigError) as caught:
+            PretrainConfig.from_dict({"corpus_id": "c", **values}).validate()
+        return caught.value
+
+    rate = error_of({"learning_rate": -1})
+    assert str(rate) == "learning_rate: must be at least 0 (got -1): give a rate above 0, or 0 for the measured default"
+    assert translate_error(rate, "zh") == ("learning_rate：不能小于 0（当前为 -1）："
+                                           "give a rate above 0, or 0 for the measured default")
+    assert translate_error(error_of({"batch_size": "abc"}), "zh") == "batch_size：'abc' 不是整数"
+    assert translate_error(error_of({"precision": "fp8"}), "zh") == "precision：请从 auto, fp32, bf16, fp16 中选择"
+    # Through a service, a reader's error keeps its key.
+    unsupported = StudioError.of(CorpusError(key="error.unsupported_type", file="notes.docx", type=".docx",
+                                             expected=".txt, .csv"))
+    assert str(unsupported) == "notes.docx: unsupported file type '.docx' (expected .txt, .csv)"
+    assert translate_error(unsupported, "zh") == "notes.docx：不支持的文件类型“.docx”（支持 .txt, .csv）"
+    # Rewording the English changes nothing in Chinese: the key is what is translated.
+    assert translate_error(rate, "en") == str(rate)
+    odd = StudioError("something nobody translated")
+    assert translate_error(odd, "zh") == str(odd) and translate_error("a run's stored error", "zh") == "a run's stored error"
+
+
+def test_every_engine_error_key_has_a_chinese_template_with_its_placeholders():
+    from pretrain_studio.errors import MESSAGES
+
+    for key, english in MESSAGES.items():
+        assert key in zh.MESSAGES and CJK.search(zh.MESSAGES[key]), f"{key}: no Chinese template"
+        assert placeholders(zh.MESSAGES[key]) == placeholders(english), key
 
 
 def test_plot_titles_follow_the_language():

@@ -8,6 +8,7 @@ docstring differs from the pretraining one. Every key here must also be in zh.py
 from __future__ import annotations
 
 from ...config import FinetuneConfig, PretrainConfig, field_docs
+from ...errors import MESSAGES as ENGINE_ERRORS
 
 MESSAGES: dict[str, str] = {
     # --- header and tabs -------------------------------------------------------------------------------------
@@ -438,31 +439,8 @@ MESSAGES: dict[str, str] = {
     "error.choose_classifier_first": "choose a classifier first",
     "error.tick_confirm": "tick \"Yes, delete this run and its files\" first",
 
-    # --- engine errors, translated by pattern (i18n.ERROR_PATTERNS); English is the engine's own text ---------------
+    # --- engine errors: their English is errors.MESSAGES (added below); the UI translates them by key ----------
     "error.why": ": {why}",
-    "error.must_be_positive": "{field}: must be greater than 0 (got {got}){why}",
-    "error.must_be_at_least": "{field}: must be at least {min} (got {got}){why}",
-    "error.must_be_below": "{field}: must be below {max}",
-    "error.not_whole_number": "{field}: {value} is not a whole number",
-    "error.not_a_number": "{field}: {value} is not a number",
-    "error.choose_one_of": "{field}: choose one of {choices}",
-    "error.choose_corpus": "corpus_id: choose a corpus to train on",
-    "error.choose_dataset": "dataset_id: choose a labelled dataset",
-    "error.choose_base_model": "base_model: choose a model to fine-tune (a run id or a local folder)",
-    "error.corpus_missing": "corpus_id: corpus {id} does not exist",
-    "error.dataset_missing": "dataset_id: dataset {id} does not exist",
-    "error.corpus_missing_plain": "corpus {id} does not exist",
-    "error.dataset_missing_plain": "dataset {id} does not exist",
-    "error.run_missing": "run {id} does not exist",
-    "error.file_not_found": "{file}: file not found",
-    "error.file_empty": "{file}: file is empty",
-    "error.unsupported_type": "{file}: unsupported file type '{type}' (expected {expected})",
-    "error.no_column": "{file}: no {role} column {column}; {rest}",
-    "error.no_column_named": "{file}: no column named {column}; available columns: {available}",
-    "error.no_files": "no files given: upload at least one .txt, .jsonl, .csv, .tsv or .parquet file",
-    "error.no_train_file": "no training file given: upload a .csv, .tsv, .jsonl, .parquet or labelled .txt file",
-    "error.no_file": "no file given",
-    "error.enter_text": "text: enter a text to classify",
 
     # --- what a run's numbers mean: verdict, no-context line, downstream checks (ui/quality.py) ---------------------
     "label.time_budget_minutes": "Time budget (minutes, 0 = off)",
@@ -524,6 +502,7 @@ MESSAGES: dict[str, str] = {
 }
 
 # Help texts of the config fields: their docstrings. Fine-tuning's own where it differs from pretraining's.
+MESSAGES.update(ENGINE_ERRORS)  # an engine error keeps its English wording where it is made
 _PRETRAIN_DOCS = field_docs(PretrainConfig)
 MESSAGES.update({f"field.{name}": doc for name, doc in field_docs(FinetuneConfig).items()})
 MESSAGES.update({f"field.{name}": doc for name, doc in _PRETRAIN_DOCS.items()})
