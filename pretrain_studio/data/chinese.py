@@ -93,3 +93,33 @@ def chinese_word_starts(text: str, offsets, continuation: np.ndarray) -> list[in
     starts[same_word] = False
     starts[0] = True  # a document's first token always begins a word
     return starts.astype(np.int8).tolist()
+
+
+class CharacterSet:
+    """Which characters occur: one flag per Unicode code point (1.1 MB), filled from texts in chunks.
+
+    Texts are collected until about a million characters are pending, then flagged at once with numpy (the
+    chunk's code points and a bincount: C speed, where a Python set would visit each character). Memory is
+    the flags plus one chunk, whatever the corpus's size."""
+
+    CHUNK_CHARS = 1 << 20
+
+    def __init__(self):
+        self._seen = np.zeros(0x110000, dtype=bool)
+        self._pending: list[str] = []
+        self._pending_chars = 0
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= self.CHUNK_CHARS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._seen[np.flatnonzero(np.bincount(code_points("".join(self._pending))))] = True
+            self._pending, self._pending_chars = [], 0
+
+    def distinct(self) -> int:
+        self._flush()
+        return int(np.count_nonzero(self._seen))

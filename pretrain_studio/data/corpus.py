@@ -49,7 +49,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .chinese import code_points, count_words
+from .chinese import CharacterSet, count_words
 from .readers import (
     MAX_DOCUMENT_CHARS,
     CorpusError,
@@ -64,7 +64,14 @@ from .readers import (
     cut_long,
     read_parquet,
 )
-from .cleaning import NearDuplicateFilter, drop_boilerplate, gutenberg_markers, strip_gutenberg
+from .cleaning import (
+    DuplicateCounter,
+    NearDuplicateFilter,
+    bitmap_bits,
+    drop_boilerplate,
+    gutenberg_markers,
+    strip_gutenberg,
+)
 from .staging import staged_dataset
 
 __all__ = ["REMOVED_KEYS", "CorpusError", "CorpusStats", "ingest_corpus", "load_corpus", "long_documents_note",
@@ -100,10 +107,6 @@ _BATCH_CHARS = 8 * 1024 * 1024
 
 _FEATURES = datasets.Features({"text": datasets.Value("string")})
 _DATA_FILE = "data-00000-of-00001.arrow"  # the name save_to_disk gives a one-shard dataset
-
-# Document hashes (with their rows) are spilled to disk in buffers of this many (2 MB).
-_DIGEST_BUFFER = 1 << 17
-_DIGEST_BUCKETS = 256
 
 # Histogram bins for document length in words. The edges grow by a factor of sqrt(2),
 # rounded to whole words: 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, ... The edges
@@ -465,11 +468,11 @@ class _Collector:
         self._min_chars = min_chars
         self.cleaning = cleaning
         self.documents = self.characters = self.words = self.cjk = 0
-        self._characters = _CharacterSet()
+        self._characters = CharacterSet()
         self.empty = self.short = self.long = 0
         self.boilerplate = self.gutenberg = self.gutenberg_files = 0  # lines dropped, files with markers
         self.repeats = self.exact_removed = self.near_removed = 0  # set by remove_duplicates
-        self._digests = _DuplicateCounter(digest_dir)
+        self._digests = DuplicateCounter(digest_dir)
         self._hist_counts = [0] * len(_HIST_EDGES)
 
     def count_long(self) -> None:
@@ -537,14 +540,14 @@ class _Collector:
             return
         before = work_dir / "before-dedupe.arrow"
         data_file.rename(before)
-        kept_characters = _CharacterSet() if near is not None else None  # a near-duplicate may hold rare characters
+        kept_characters = CharacterSet() if near is not None else None  # a near-duplicate may hold rare characters
         start = 0
         with pa.OSFile(str(before), "rb") as source, _ArrowBatchWriter(data_file) as writer:
             for batch in pa.ipc.open_stream(source):  # read, not memory-mapped: resident memory stays one batch
                 n = batch.num_rows
                 drop = np.zeros(n, dtype=bool)
                 if drop_bits is not None:
-                    drop = _bits(drop_bits, start, n)
+                    drop = bitmap_bits(drop_bits, start, n)
                     self.exact_removed += int(drop.sum())
                 if near is not None:
                     for i, text in enumerate(batch.column(0).to_pylist()):
@@ -604,104 +607,3 @@ class _Collector:
         if len(edges) < hi - lo + 2:  # the top bin has no upper edge in the table: extend it
             edges.append(edges[-1] * 2)
         return {"edges": edges, "counts": self._hist_counts[lo : hi + 1]}
-
-
-class _CharacterSet:
-    """Which characters occur: one flag per Unicode code point (1.1 MB), filled from texts in chunks.
-
-    Texts are collected until about a million characters are pending, then flagged at once with numpy (the
-    chunk's code points and a bincount: C speed, where a Python set would visit each character). Memory is
-    the flags plus one chunk, whatever the corpus's size."""
-
-    CHUNK_CHARS = 1 << 20
-
-    def __init__(self):
-        self._seen = np.zeros(0x110000, dtype=bool)
-        self._pending: list[str] = []
-        self._pending_chars = 0
-
-    def add(self, text: str) -> None:
-        self._pending.append(text)
-        self._pending_chars += len(text)
-        if self._pending_chars >= self.CHUNK_CHARS:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._seen[np.flatnonzero(np.bincount(code_points("".join(self._pending))))] = True
-            self._pending, self._pending_chars = [], 0
-
-    def distinct(self) -> int:
-        self._flush()
-        return int(np.count_nonzero(self._seen))
-
-
-class _DuplicateCounter:
-    """Finds documents whose exact text occurred earlier, in memory that does not grow with the corpus.
-
-    A set of the 8-byte hashes in memory costs about 90 bytes per document (over 250 MB for a 200 MB
-    corpus of short lines). Instead each hash, with its document's row number, is buffered (1 MB) and
-    spilled to 256 bucket files on disk by the hash's last byte; at the end each bucket is read and
-    checked on its own, so a bucket holds 1/256 of the hashes (16 bytes per document on disk, about
-    60 kB of memory per million documents). Repeats = hashes - distinct hashes, as the set counted
-    them; `repeat_rows` also says which rows they are (every occurrence after the first), as a bitmap
-    of one bit per document. (Two different texts share an 8-byte hash with odds of about 1 in 10^7
-    for a corpus of a million documents; the later one would be dropped.)
-    """
-
-    def __init__(self, folder: Path):
-        self._folder = folder
-        self._folder.mkdir()
-        self._pending = bytearray()  # 8-byte hash, 8-byte row, hash, row, ...
-
-    def add(self, digest: bytes, row: int) -> None:
-        self._pending += digest
-        self._pending += row.to_bytes(8, "little")
-        if len(self._pending) >= 16 * _DIGEST_BUFFER:
-            self._spill()
-
-    def _spill(self) -> None:
-        if not self._pending:
-            return
-        pairs = np.frombuffer(bytes(self._pending), dtype="<u8").reshape(-1, 2)
-        self._pending.clear()
-        buckets = (pairs[:, 0] >> np.uint64(56)).astype(np.uint8)
-        order = np.argsort(buckets, kind="stable")  # stable: rows stay ascending within each bucket
-        pairs, buckets = pairs[order], buckets[order]
-        bounds = np.searchsorted(buckets, np.arange(_DIGEST_BUCKETS + 1))
-        for bucket in np.flatnonzero(np.diff(bounds)):
-            with open(self._folder / f"{bucket:02x}", "ab") as fh:
-                fh.write(pairs[bounds[bucket] : bounds[bucket + 1]].tobytes())
-
-    def _buckets(self) -> Iterable[np.ndarray]:
-        self._spill()
-        for path in sorted(self._folder.iterdir()):
-            yield np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
-
-    def repeats(self) -> int:
-        return sum(len(pairs) - len(np.unique(pairs[:, 0])) for pairs in self._buckets())
-
-    def repeat_rows(self, documents: int) -> tuple[np.ndarray | None, int]:
-        """(bitmap of the repeated rows, little-endian bits, or None when there are none; how many there are)."""
-        bitmap, total = None, 0
-        for pairs in self._buckets():
-            # return_index gives each hash's first occurrence (numpy sorts stably for it); rows ascend in a bucket.
-            first = np.unique(pairs[:, 0], return_index=True)[1]
-            if len(first) == len(pairs):
-                continue
-            repeated = np.ones(len(pairs), dtype=bool)
-            repeated[first] = False
-            rows = pairs[repeated, 1].astype(np.int64)
-            if bitmap is None:
-                bitmap = np.zeros((documents + 7) // 8, dtype=np.uint8)
-            np.bitwise_or.at(bitmap, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
-            total += len(rows)
-        return bitmap, total
-
-
-def _bits(bitmap: np.ndarray, start: int, n: int) -> np.ndarray:
-    """Rows start .. start + n - 1 of a little-endian bitmap, as booleans."""
-    first, last = start >> 3, (start + n + 7) >> 3
-    bits = np.unpackbits(bitmap[first:last], bitorder="little")
-    offset = start - (first << 3)
-    return bits[offset : offset + n].astype(bool)

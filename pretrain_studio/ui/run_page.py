@@ -192,27 +192,32 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
                     dependents, confirm, force, cancel, resume, message, quality, checks]
 
     @user_errors
-    def show(run_id, note: str = ""):
+    def show(run_id, note: str = "") -> dict:
+        """The page of `run_id` (or the empty page), every output by name; `note`: the last action's message."""
         if not run_id:
-            return (t("page.choose"), "",
-                    translate_columns(pd.DataFrame(columns=["metric", "final value"])), "", None, "", "",
-                    "", "", "", "", gr.Checkbox(visible=False), "", False, gr.Button(visible=False),
-                    gr.Button(interactive=False), gr.Button(interactive=False), note or gr.skip(), "",
-                    gr.Plot(visible=False))
+            return {header: t("page.choose"), lineage: "", finals: translate_columns(pd.DataFrame(
+                        columns=["metric", "final value"])), files: "", plot: None, config: "", command: "", log: "",
+                    new_name: "", tags: "", notes: "", merged: gr.Checkbox(visible=False), dependents: "",
+                    confirm: False, force: gr.Button(visible=False), cancel: gr.Button(interactive=False),
+                    resume: gr.Button(interactive=False), message: note or gr.skip(), quality: "",
+                    checks: gr.Plot(visible=False)}
         page = studio.get_run(run_id)
         series = metric_series(studio, run_id)
         names = {d["dataset_id"]: d["name"] for d in studio.list_datasets()} if page["kind"] == "pretrain" else {}
-        checks_plot = (gr.Plot(value=downstream_figure(series, start_line_label(page["config"]), names), visible=True)
-                       if has_downstream(series) else gr.Plot(visible=False))
         built_on = count_descendants(page["lineage"]["descendants"])
-        warning = t("page.dependents_warning", count=built_on) if built_on else ""
-        return (summary_markdown(page), lineage_markdown(page), finals_frame(page), files_markdown(page),
-                loss_figure(series, no_context=page["info"].get("no_context_loss")),
-                json.dumps(page["config"], indent=2),
-                page["cli_command"], page["log_tail"], page["name"], ", ".join(page["tags"]), page["notes"],
-                gr.Checkbox(visible=page["config"].get("method") in MERGEABLE, value=False), warning, False,
-                gr.Button(visible=False), gr.Button(interactive=RunStatus(page["status"]).can_cancel),
-                gr.Button(interactive=RunStatus(page["status"]).can_resume), note, quality_markdown(page, names), checks_plot)
+        status = RunStatus(page["status"])
+        return {
+            header: summary_markdown(page), lineage: lineage_markdown(page), finals: finals_frame(page),
+            files: files_markdown(page), plot: loss_figure(series, no_context=page["info"].get("no_context_loss")),
+            config: json.dumps(page["config"], indent=2), command: page["cli_command"], log: page["log_tail"],
+            new_name: page["name"], tags: ", ".join(page["tags"]), notes: page["notes"],
+            merged: gr.Checkbox(visible=page["config"].get("method") in MERGEABLE, value=False),
+            dependents: t("page.dependents_warning", count=built_on) if built_on else "", confirm: False,
+            force: gr.Button(visible=False), cancel: gr.Button(interactive=status.can_cancel),
+            resume: gr.Button(interactive=status.can_resume), message: note, quality: quality_markdown(page, names),
+            checks: (gr.Plot(value=downstream_figure(series, start_line_label(page["config"]), names), visible=True)
+                     if has_downstream(series) else gr.Plot(visible=False)),
+        }
 
     # Many outputs: an error would paint an "Error" badge over each of them, so these events show no
     # progress (they take well under a second) and errors come as the toast alone.
@@ -278,11 +283,11 @@ def build_run_page(studio: Studio, run: gr.Dropdown, reload: gr.Button) -> RunPa
                                       and studio.lineage(run_id)["descendants"])
             if not force_it and refused_for_dependents:
                 # The engine refuses because other runs are built on it: say so, offer to delete anyway.
-                return gr.skip(), gr.skip(), f"⚠ {translate_error(exc)}", gr.Button(visible=True), gr.skip()
+                return {dependents: f"⚠ {translate_error(exc)}", force: gr.Button(visible=True)}
             raise gr.Error(translate_error(exc), print_exception=False) from None
         note = (t("page.deleted_keep", run_id=run_id, count=len(result["dependents"])) if result["dependents"]
                 else t("page.deleted", run_id=run_id))
-        return None, note, "", gr.Button(visible=False), False
+        return {run: None, message: note, dependents: "", force: gr.Button(visible=False), confirm: False}
 
     delete_outputs = [run, message, dependents, force, confirm]
     changed.append(delete.click(user_errors(on_delete), [run, confirm], delete_outputs, **quiet))

@@ -440,9 +440,9 @@ def test_reingest_replaces_corpus_and_failure_keeps_the_old_one(tmp_path):
 def test_duplicates_counted_exactly_across_spilled_hash_buffers(tmp_path, monkeypatch):
     """The duplicate check keeps its hashes on disk, spilled buffer by buffer: repeats that fall in
     different buffers count the same as an exact in-memory count."""
-    import pretrain_studio.data.corpus as corpus_module
+    import pretrain_studio.data.cleaning as cleaning_module
 
-    monkeypatch.setattr(corpus_module, "_DIGEST_BUFFER", 64)  # a spill every 64 documents
+    monkeypatch.setattr(cleaning_module, "DIGEST_BUFFER", 64)  # a spill every 64 documents
     lines = [line.strip() for line in MOBY_DICK.read_text(encoding="utf-8").splitlines() if line.strip()]
     docs = lines[:700] + lines[100:400] + lines[:64]
     path = tmp_path / "repeats.txt"

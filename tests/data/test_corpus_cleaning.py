@@ -16,6 +16,7 @@ import pytest
 from conftest import MOBY_DICK, TEST_DATA, require
 
 from pretrain_studio import cli
+from pretrain_studio.data import cleaning as cleaning_module
 from pretrain_studio.data import corpus as corpus_module
 from pretrain_studio.data.cleaning import (
     BOILERPLATE_MIN_LETTER_SHARE,
@@ -84,7 +85,7 @@ def test_dedupe_false_keeps_exact_duplicates_but_still_counts_them(tmp_path):
 def test_duplicates_across_files_batches_and_spilled_buffers(tmp_path, monkeypatch):
     """Repeats are found across files and across spilled hash buffers, and dropped across Arrow batches; a file
     that only repeats earlier ones is no error (its documents are counted as removed)."""
-    monkeypatch.setattr(corpus_module, "_DIGEST_BUFFER", 37)
+    monkeypatch.setattr(cleaning_module, "DIGEST_BUFFER", 37)
     monkeypatch.setattr(corpus_module, "_BATCH_DOCS", 50)
     lines = moby_lines(900)
     first = write_lines(tmp_path / "first.txt", lines)
