@@ -25,7 +25,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pretrain_studio"
 
 # Bottom to top. A node may import from its own layer and the layers below it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("settings", {"config", "settings_schema", "errors", "run_owner", "run_states"}),
+    ("settings", {"config", "settings_schema", "auto_defaults", "errors", "run_owner", "run_states"}),
     ("storage", {"registry", "workspace"}),
     ("data", {"data"}),
     ("models", {"pooling", "bottleneck", "model_store", "model_lookup", "preflight"}),

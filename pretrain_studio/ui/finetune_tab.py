@@ -74,14 +74,14 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
     inputs["method"] = widget(gr.Radio, choices=method_choices, value=defaults.method, label="label.method",
                               info=field_key("method", defaults.kind))
     with gr.Row():
-        number("num_epochs", "label.finetune_num_epochs", precision=None)  # 0 = auto (config.auto_epochs)
+        number("num_epochs", "label.finetune_num_epochs", precision=None)  # 0 = auto (auto_defaults.auto_epochs)
         number("max_steps", "label.max_steps")
         number("time_budget_minutes", "label.time_budget_minutes", precision=None, minimum=0)
         number("batch_size", "label.batch_size")
         number("max_seq_length", "label.max_seq_length")
     scale_out_inputs(inputs, defaults, docs)
     with gr.Row():
-        # 0 = auto: the method's rate scaled to the base model's width (config.auto_learning_rate).
+        # 0 = auto: the method's rate scaled to the base model's width (auto_defaults.auto_learning_rate).
         inputs["learning_rate"] = widget(gr.Number, value=defaults.learning_rate,
                                          label="label.finetune_learning_rate",
                                          info=field_key("learning_rate", defaults.kind))

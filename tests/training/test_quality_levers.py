@@ -16,7 +16,8 @@ from conftest import wait_for
 from transformers import (AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
                           BertForMaskedLM)
 
-from pretrain_studio.config import FinetuneConfig, auto_epochs, auto_learning_rate
+from pretrain_studio.auto_defaults import auto_epochs, auto_learning_rate
+from pretrain_studio.config import FinetuneConfig
 from pretrain_studio.pooling import apply_pooling
 from pretrain_studio.training.mlm_data import no_context_loss
 from pretrain_studio.training.verdict import fine_tuning_verdict
