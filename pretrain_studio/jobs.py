@@ -19,6 +19,7 @@ import traceback
 
 from . import run_owner
 from .config import ConfigError, config_from_dict
+from .training import child
 from .training.child import train_in_child
 from .training.execute import execute_run
 from .workspace import Workspace
@@ -45,6 +46,8 @@ class JobRunner:
         watcher that marks runs `interrupted` when their owner (a CLI command, say) goes away later."""
         for device in self.workspace.registry.queued_devices():
             self.wake(device)
+        # The fork server imports torch and the recipes (seconds): begun now, the first launch need not wait.
+        threading.Thread(target=child.context, name="fork-server-warm-up", daemon=True).start()
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="owner-watcher", daemon=True)
             self._watcher.start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from multiprocessing import spawn
 import shutil
 import signal
 import sys
@@ -31,6 +32,7 @@ from .supervision import die_with_parent, exit_sentence, watch
 # Imported once by the fork server, so that every child has them already.
 PRELOAD = ["pretrain_studio.training.execute", "pretrain_studio.training.pretrain",
            "pretrain_studio.training.finetune"]
+MAIN_PATH_VARIABLE = "PRETRAIN_STUDIO_FORK_SERVER_MAIN"  # read by forkserver_init.py
 _context: multiprocessing.context.BaseContext | None = None
 _context_lock = threading.Lock()
 
@@ -44,6 +46,10 @@ def context() -> multiprocessing.context.BaseContext:
             _context = multiprocessing.get_context(method)
             if method == "forkserver":
                 _context.set_forkserver_preload([*PRELOAD, "pretrain_studio.training.forkserver_init"])
+                # multiprocessing imports the main script (app.py: Gradio and the whole UI, seconds) into every
+                # child, which needs nothing of it; the fork server passes itself off as that script instead.
+                main_path = spawn.get_preparation_data("main").get("init_main_from_path")
+                os.environ[MAIN_PATH_VARIABLE] = main_path or ""
                 _start_fork_server()
     return _context
 
