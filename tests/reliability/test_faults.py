@@ -151,21 +151,25 @@ def test_killed_while_writing_a_checkpoint_resumes_from_the_last_complete_one(ap
                                 api_name="/start_pretraining")["run_id"]
     checkpoints = app.workspace / "runs" / run_id / "checkpoints"
     process = app.server.process
+    # The checkpoint is written by the run's own training process (training/child.py), a child of the app.
+    trainer = wait_for(lambda: app.registry.get_run(run_id)["info"].get("process_pid"), timeout=120,
+                       message="the training process")
     deadline = time.time() + 300
     half_written = None
     while half_written is None:
-        assert time.time() < deadline, "never caught the app in the middle of writing a checkpoint"
+        assert time.time() < deadline, "never caught the run in the middle of writing a checkpoint"
         found = {step_of(c): c for c in checkpoints.glob("checkpoint-*")}
         complete = [s for s, c in found.items() if (c / MARKER).exists()]
         newest = max(found, default=None)
         if complete and newest is not None and newest > max(complete) and not (found[newest] / MARKER).exists():
-            os.kill(process.pid, signal.SIGSTOP)  # freeze it, then look again: is that save still unfinished?
+            os.kill(trainer, signal.SIGSTOP)  # freeze it, then look again: is that save still unfinished?
             if found[newest].is_dir() and not (found[newest] / MARKER).exists():
                 half_written = found[newest]
-                process.kill()  # SIGKILL, mid-save, exactly like a crash
+                process.kill()  # SIGKILL the app, then its frozen trainer, mid-save: exactly like a crash
                 process.wait(timeout=30)
+                os.kill(trainer, signal.SIGKILL)
             else:
-                os.kill(process.pid, signal.SIGCONT)
+                os.kill(trainer, signal.SIGCONT)
         time.sleep(0.001)
     last_complete = max(step_of(c) for c in checkpoints.glob("checkpoint-*") if (c / MARKER).exists())
     assert last_complete < step_of(half_written)
