@@ -17,7 +17,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 from multiprocessing import spawn
-import shutil
 import signal
 import sys
 import threading
@@ -27,6 +26,7 @@ from .. import run_owner
 from ..run_states import RunStatus
 from ..workspace import Workspace, read_log_tail
 from .reporting import RunReporter
+from .execute import discard_outputs
 from .supervision import die_with_parent, exit_sentence, watch
 
 # Imported once by the fork server, so that every child has them already.
@@ -107,13 +107,11 @@ def train_in_child(workspace: Workspace, run: dict, closing: threading.Event | N
     now = registry.get_run(run_id)
     if not RunStatus(now["status"]).active:
         return now["status"]  # the child recorded how the run ended
-    if closing is not None and closing.is_set():
-        registry.update_run(run_id, status=str(RunStatus.INTERRUPTED), finished_at=time.time(),
-                            error="the app stopped while this run was training; resume it from its last checkpoint")
+    if closing is not None and closing.is_set():  # as after a restart: its owner, the app, is going
+        registry.mark_interrupted([run_id], alive=lambda *_: False)
         return str(RunStatus.INTERRUPTED)
     if asked:  # a Cancel the child did not obey in time: what the user asked for, and nothing kept
-        for folder in ("checkpoints", "model", "data"):
-            shutil.rmtree(run_dir / folder, ignore_errors=True)
+        discard_outputs(run_dir)
         registry.update_run(run_id, status=str(RunStatus.CANCELLED), finished_at=time.time(), stop_requested=0)
         return str(RunStatus.CANCELLED)
     tail = read_log_tail(run_dir / "train.log", 8).rstrip() or "(none)"

@@ -19,6 +19,12 @@ from ..run_states import RunStatus
 from ..workspace import Workspace, read_log_tail
 
 
+def discard_outputs(run_dir: Path) -> None:
+    """Cancel keeps nothing: no checkpoints, no model, no prepared data."""
+    for folder in ("checkpoints", "model", "data"):
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
+
+
 def execute_run(workspace: Workspace, run: dict, show_progress: bool = False, closing=None) -> str:
     """Train one claimed run to its end and record the outcome. Returns the final status.
     A run for several processes is handed to torchrun (training/launcher.py), whose ranks come back here;
@@ -77,9 +83,8 @@ def _execute_run(workspace: Workspace, run: dict, show_progress: bool, closing) 
         status = result["status"]
         if not main:
             return status  # rank 0 records how the run ended
-        if status == RunStatus.CANCELLED:  # cancel keeps nothing: no checkpoints, no model
-            for folder in ("checkpoints", "model", "data"):
-                shutil.rmtree(run_dir / folder, ignore_errors=True)
+        if status == RunStatus.CANCELLED:
+            discard_outputs(run_dir)
         registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
     except Exception as exc:  # any failure ends this run honestly; the worker carries on
         from .failures import explain_failure
