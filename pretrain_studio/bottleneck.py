@@ -145,7 +145,8 @@ def _wrapped_modules(model: nn.Module) -> list[str]:
     return [name for name, module in model.named_modules() if isinstance(module, AdaptedLinear)]
 
 
-def save_bottleneck(model: nn.Module, folder, base_model: str, adapter_size: int) -> int:
+def save_bottleneck(model: nn.Module, folder, base_model: str, adapter_size: int,
+                    task: str = "text-classification") -> int:
     """Save ONLY the trainable parameters (adapters, layer norms, pooler, head) as safetensors + a small JSON config
     {"method": "bottleneck", "adapter_size", "base_model", "num_labels", "id2label", "label2id", "wrapped_modules",
     "saved_parameters"}. Return the size in bytes of what was written."""
@@ -163,6 +164,7 @@ def save_bottleneck(model: nn.Module, folder, base_model: str, adapter_size: int
     config = model.config
     meta = {
         "method": "bottleneck",
+        "task": task,
         "adapter_size": int(adapter_size),
         "base_model": str(base_model),
         "num_labels": int(config.num_labels),
@@ -195,7 +197,7 @@ def load_bottleneck(folder, base_model: str | None = None, device: str = "cpu"):
     weights: a missing key is an error), eval mode. Return the model."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     folder = Path(folder)
     meta = _read_config(folder)
@@ -211,7 +213,9 @@ def load_bottleneck(folder, base_model: str | None = None, device: str = "cpu"):
     kwargs = {"num_labels": meta["num_labels"], "id2label": id2label, "label2id": meta["label2id"]}
     if meta.get("problem_type"):
         kwargs["problem_type"] = meta["problem_type"]
-    model = AutoModelForSequenceClassification.from_pretrained(base_model or meta["base_model"], **kwargs)
+    auto_class = (AutoModelForTokenClassification if meta.get("task") == "token-classification"
+                  else AutoModelForSequenceClassification)
+    model = auto_class.from_pretrained(base_model or meta["base_model"], **kwargs)
     wrapped = add_bottleneck_adapters(model, int(meta["adapter_size"]))
     if sorted(wrapped) != sorted(meta.get("wrapped_modules", wrapped)):
         raise ValueError(f"base model {base_model or meta['base_model']} does not match the adapter in {folder}: "

@@ -274,7 +274,14 @@ def report_foreground(studio, run_id: str, status: str) -> int:
         print(run["error"], file=sys.stderr)
         return 1
     info = run["info"]
-    if info.get("test_metrics"):
+    if info.get("test_metrics") and "entity_f1" in info["test_metrics"]:
+        tm, base = info["test_metrics"], info["baselines"]
+        print(f"{info['score_split']}: entity F1 {tm['entity_f1']:.4f} (precision {tm['entity_precision']:.4f}, "
+              f"recall {tm['entity_recall']:.4f}), token accuracy {tm['token_accuracy']:.4f}; baselines: memorise "
+              f"{base['memorise']['entity_f1']:.4f}, linear probe {base['linear_probe']['entity_f1']:.4f}; "
+              f"{info['trainable_parameters']:,} of {info['total_parameters']:,} parameters trained, "
+              f"artefact {info['artifact_bytes'] / 1e6:.2f} MB")
+    elif info.get("test_metrics"):
         tm, base = info["test_metrics"], info["baselines"]
         print(f"{info['score_split']}: accuracy {tm['accuracy']:.4f}, macro-F1 {tm['f1']:.4f}; baselines: majority "
               f"{base['majority']['accuracy']:.4f}, linear probe {base['linear_probe']['accuracy']:.4f}; "

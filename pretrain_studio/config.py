@@ -239,6 +239,9 @@ class PretrainConfig(LaunchSettings):
         return self.learning_rate or auto_pretrain_learning_rate(self.model_size, continued=bool(self.base_model))
 
 
+# What a fine-tuning run learns: a label per text, or a tag per token (named entities; data/token_labelled.py).
+SEQUENCE_TASK, TOKEN_TASK = "sequence_classification", "token_classification"
+TASKS = (SEQUENCE_TASK, TOKEN_TASK)
 METHODS = ("full", "top_layers", "lora", "adalora", "ia3", "adapter")
 PEFT_METHODS = ("lora", "adalora", "ia3")
 OPTIMIZERS = ("adamw", "sgd")
@@ -253,6 +256,9 @@ class FinetuneConfig(LaunchSettings):
 
     dataset_id: str = ""
     """Registered labelled dataset (see `upload_dataset`)."""
+    task: str = setting("auto", choices=("auto",) + TASKS, noun="task")
+    """sequence_classification (a label per text), token_classification (a tag per token: named entities) or auto
+    (the task the dataset was uploaded for)."""
     base_model: str = ""
     """Model to fine-tune: a completed run id (pretraining or fine-tuning) or a local Hugging Face folder."""
     method: str = setting("full", choices=METHODS, noun="method")
@@ -305,7 +311,8 @@ class FinetuneConfig(LaunchSettings):
     early_stopping_patience: int = setting(0, minimum=0)
     """Stop after this many evaluations without improvement of `early_stopping_metric`; 0 = off."""
     early_stopping_metric: str = setting("eval_f1", choices=EARLY_STOPPING_METRICS)
-    """eval_f1 (macro), eval_accuracy or eval_loss: chooses the best checkpoint, which becomes the final model."""
+    """eval_f1 (macro; for token classification the entity F1, micro), eval_accuracy (token accuracy for token
+    classification) or eval_loss: chooses the best checkpoint, which becomes the final model."""
     seed: int = setting(42, minimum=0)
     """Random seed for initialisation and data order."""
     top_layers: int = setting(2, minimum=1, methods=("top_layers",))
@@ -329,6 +336,10 @@ class FinetuneConfig(LaunchSettings):
     """adalora: steps at the end with the final ranks fixed; 0 = a fifth of training."""
     adapter_size: int = setting(64, minimum=1, methods=("adapter",))
     """adapter: bottleneck size of each adapter."""
+    label_all_subtokens: bool = False
+    """token_classification: train on every sub-token of a word with the word's tag (B- becomes I- after the
+    first); off, only a word's first sub-token carries its tag and the rest are left out of the loss. Either way a
+    word's prediction is its first sub-token's."""
     group_by_length: bool = True
     """Batch texts of similar length together (within random groups of batches): far less padding, faster steps."""
     device: str = "auto"
@@ -366,6 +377,12 @@ class FinetuneConfig(LaunchSettings):
             raise ConfigError("lora_target_modules", "name at least one module, e.g. query,value")
         if self.method == "adalora" and self.adalora_target_r > self.adalora_init_r:
             raise ConfigError("adalora_target_r", "must not exceed adalora_init_r")
+        if self.task == TOKEN_TASK and self.class_weights:
+            raise ConfigError("class_weights", "is for text classification; token classification weighs every "
+                                               "tag alike")
+        if self.task == TOKEN_TASK and self.world_size() > 1:
+            raise ConfigError("devices", "token classification trains on one device for now; set devices and "
+                                         "nodes to 1")
         self.validate_launch()
         return self
 

@@ -21,23 +21,27 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
 from .pooling import apply_pooling, native_pooling
 
 STUDIO_MODEL_FILE = "studio_model.json"
+# studio_model.json's "task" -> the Auto class that rebuilds the model (pipeline task names, as Hugging Face writes
+# them); folders from before token classification are text classifiers.
+MODEL_CLASSES = {"text-classification": AutoModelForSequenceClassification,
+                 "token-classification": AutoModelForTokenClassification}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
 def save_classifier(model, tokenizer, folder: str | Path, *, method: str, base_model: str, id2label: dict,
-                    adapter_size: int | None = None, pooling: str = "cls") -> int:
+                    adapter_size: int | None = None, pooling: str = "cls", task: str = "text-classification") -> int:
     """Save the trained classifier in its method's layout; return the artefact's size in bytes (tokenizer excluded)."""
     from .bottleneck import save_bottleneck
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if method == "adapter":
-        save_bottleneck(model, folder, base_model=str(base_model), adapter_size=adapter_size)
+        save_bottleneck(model, folder, base_model=str(base_model), adapter_size=adapter_size, task=task)
     elif hasattr(model, "peft_config"):
         model.peft_config["default"].base_model_name_or_path = str(base_model)
         model.save_pretrained(folder)
@@ -46,7 +50,7 @@ def save_classifier(model, tokenizer, folder: str | Path, *, method: str, base_m
     tokenizer.save_pretrained(folder)
     labels = {str(k): v for k, v in id2label.items()}
     (folder / STUDIO_MODEL_FILE).write_text(json.dumps({
-        "task": "text-classification", "method": method, "base_model": str(base_model),
+        "task": task, "method": method, "base_model": str(base_model),
         "id2label": labels, "label2id": {v: int(k) for k, v in labels.items()}, "num_labels": len(labels),
         "pooling": pooling,
     }, indent=2) + "\n", encoding="utf-8")
@@ -105,7 +109,10 @@ def classifier_info(folder: str | Path) -> dict:
         # A plain Hugging Face classifier folder (not made here): take the labels from its config.
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
         id2label = config.get("id2label") or {str(i): str(i) for i in range(config.get("num_labels", 2))}
-        return {"method": "full", "base_model": str(folder), "id2label": id2label, "num_labels": len(id2label)}
+        architectures = config.get("architectures") or [""]
+        task = "token-classification" if architectures[0].endswith("ForTokenClassification") else "text-classification"
+        return {"method": "full", "base_model": str(folder), "id2label": id2label, "num_labels": len(id2label),
+                "task": task}
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -130,8 +137,11 @@ def load_classifier(folder: str | Path, device: str = "cpu"):
     label2id = {v: k for k, v in id2label.items()}
     tokenizer = AutoTokenizer.from_pretrained(folder)
     pooling = info.get("pooling")  # folders saved before the setting existed pool [CLS]
+    auto_class = model_class(info)
 
     def pooled(model):
+        if auto_class is not AutoModelForSequenceClassification:  # a token classifier reads every token
+            return model
         if pooling is None and native_pooling(model):  # a plain ModernBERT folder pools as its config says
             return model
         return apply_pooling(model, pooling or "cls")
@@ -139,12 +149,24 @@ def load_classifier(folder: str | Path, device: str = "cpu"):
     if info["method"] == "adapter":
         model = pooled(load_bottleneck(folder, device=device))
     elif (folder / "adapter_config.json").exists():
-        base = AutoModelForSequenceClassification.from_pretrained(
-            info["base_model"], num_labels=len(id2label), id2label=id2label, label2id=label2id)
+        base = auto_class.from_pretrained(info["base_model"], num_labels=len(id2label), id2label=id2label,
+                                          label2id=label2id)
         model = PeftModel.from_pretrained(pooled(base), folder)  # pooler first: peft wraps it
     else:
-        model = pooled(AutoModelForSequenceClassification.from_pretrained(folder))
+        model = pooled(auto_class.from_pretrained(folder))
     return tokenizer, model.to(device).eval(), info
+
+
+def model_class(info: dict):
+    """The Auto class of a classifier folder's task (studio_model.json's "task")."""
+    task = info.get("task") or "text-classification"
+    if task not in MODEL_CLASSES:
+        raise ValueError(f"unknown model task {task!r} in {STUDIO_MODEL_FILE}; expected one of {', '.join(MODEL_CLASSES)}")
+    return MODEL_CLASSES[task]
+
+
+def is_token_classifier(folder: str | Path) -> bool:
+    return classifier_info(folder).get("task") == "token-classification"
 
 
 def load_encoder_weights_source(folder: str | Path):

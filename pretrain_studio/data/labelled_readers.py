@@ -101,7 +101,7 @@ def resolve_sources(files: dict[str, str | Path | None]) -> dict[str, Source]:
 
 
 @contextmanager
-def _reading(source: Source) -> Iterator[None]:
+def reading_errors(source: Source) -> Iterator[None]:
     """Low-level read errors (and the shared readers' CorpusErrors) become DatasetErrors naming the file."""
     try:
         with file_errors(source):
@@ -117,7 +117,7 @@ def read_table(source: Source, file_format: str, has_header: bool | None, wanted
     `plain_lines` (for files to classify): a sniffed `<label> <text>` file whose first words do not
     look like labels is read as one text per line instead.
     """
-    with _reading(source):
+    with reading_errors(source):
         kind, encoding = _detect_format(source, file_format)
         if kind == "prefixed" and plain_lines and file_format == "auto":
             table = _read_lines(source, encoding, limit)

@@ -1,11 +1,20 @@
-"""Labelled datasets: ingest (train, optional validation and test files), column pickers, listing."""
+"""Labelled datasets: ingest (train, optional validation and test files), column pickers, listing.
+
+Two tasks: text classification (a label per text, `data/labelled.py`) and token classification (a tag per token,
+NER, `data/token_labelled.py`). `task="auto"` tells them apart by the train file's content."""
 
 from __future__ import annotations
 
 from ..data.labelled import DatasetError, ingest_labelled, inspect_columns
+from ..config import SEQUENCE_TASK, TOKEN_TASK
+from ..data.token_labelled import ingest_token_labelled
+from ..data.token_readers import looks_like_token_file, parse_label_names
 from ..errors import NotFoundError, StudioError, file_path
 from ..registry import new_id
 from ..workspace import Workspace
+
+
+TASKS = ("auto", SEQUENCE_TASK, TOKEN_TASK)
 
 
 class DatasetService:
@@ -15,20 +24,37 @@ class DatasetService:
 
     def upload_dataset(self, name: str, train_file, text_column: str | None = None, label_column: str | None = None,
                        validation_file=None, test_file=None, text_pair_column: str | None = None,
-                       file_format: str = "auto", has_header: bool | None = None, seed: int = 42) -> dict:
-        """Ingest a labelled dataset (train file, optional validation and test files); nothing is stored on error."""
+                       file_format: str = "auto", has_header: bool | None = None, seed: int = 42,
+                       task: str = "auto", label_names=None) -> dict:
+        """Ingest a labelled dataset (train file, optional validation and test files); nothing is stored on error.
+        For token classification, `text_column` / `label_column` name the JSON Lines fields of the tokens and the
+        tags, and `label_names` names integer tags."""
         train = file_path(train_file)
         if train is None:
             raise StudioError(key="error.no_train_file")
+        task = (task or "auto").strip()
+        if task not in TASKS:
+            raise StudioError(f"task: unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        if task == "auto":
+            forced = (file_format or "auto") in ("conll",)
+            task = TOKEN_TASK if forced or looks_like_token_file(train) else SEQUENCE_TASK
         dataset_id = new_id("dataset")
         dest = self.workspace.datasets_dir / dataset_id
         try:
-            stats = ingest_labelled(train, dest, text_column=text_column or None, label_column=label_column or None,
+            if task == TOKEN_TASK:
+                stats = ingest_token_labelled(
+                    train, dest, validation_file=file_path(validation_file), test_file=file_path(test_file),
+                    file_format=file_format or "auto", seed=int(seed), tokens_field=text_column or None,
+                    tags_field=label_column or None, label_names=parse_label_names(label_names))
+            else:
+                stats = ingest_labelled(train, dest, text_column=text_column or None, label_column=label_column or None,
                                     text_pair_column=text_pair_column or None,
                                     validation_file=file_path(validation_file), test_file=file_path(test_file),
                                     file_format=file_format or "auto", has_header=has_header, seed=int(seed))
         except DatasetError as exc:
             raise StudioError.of(exc) from None
+        except OSError as exc:
+            raise StudioError(f"{train.name}: {exc}") from None
         row = self.registry.add_dataset(dataset_id, (name or "").strip() or train.name, str(dest), stats.to_dict())
         return dataset_summary(row)
 
@@ -50,7 +76,21 @@ class DatasetService:
 
 
 def dataset_summary(row: dict) -> dict:
+    """What listing and uploading return. `counts` are rows per label (text classification) or entities per type
+    (token classification) in each split; `splits` are rows or sentences."""
     stats = row["stats"]
-    return {"dataset_id": row["id"], "name": row["name"], "labels": row["labels"], "counts": stats["counts"],
-            "splits": stats["splits"], "imbalance": stats.get("imbalance"),
-            "cross_split_duplicates": stats.get("cross_split_duplicates", {}), "text_pair": stats.get("text_pair")}
+    summary = {"dataset_id": row["id"], "name": row["name"], "task": dataset_task(row), "labels": row["labels"],
+               "counts": stats["counts"], "splits": stats["splits"], "imbalance": stats.get("imbalance"),
+               "cross_split_duplicates": stats.get("cross_split_duplicates", {}), "text_pair": stats.get("text_pair")}
+    if summary["task"] == TOKEN_TASK:
+        summary.update({key: stats.get(key) for key in (
+            "tag_scheme", "entity_types", "tokens", "character_level", "tag_problems", "unseen_test_entities",
+            "length_histogram", "longest_sentence", "split_by", "documents")})
+        summary["sentences"] = stats["splits"]
+        summary["entities"] = stats["counts"]
+    return summary
+
+
+def dataset_task(row: dict) -> str:
+    """The task a dataset row was ingested for (rows from before token classification are text classification)."""
+    return row["stats"].get("task") or SEQUENCE_TASK

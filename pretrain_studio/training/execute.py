@@ -13,10 +13,11 @@ import traceback
 from pathlib import Path
 
 from .. import run_owner
-from ..config import config_from_dict
+from ..config import TOKEN_TASK, config_from_dict
 from ..model_lookup import resolve_model_dir
 from ..run_states import RunStatus
 from ..workspace import Workspace, read_log_tail
+from .intake import check_task
 
 
 def discard_outputs(run_dir: Path) -> None:
@@ -56,12 +57,15 @@ def _execute_run(workspace: Workspace, run: dict, show_progress: bool, closing) 
         base_dir = resolve_model_dir(workspace, cfg.base_model) if cfg.base_model else None
         # Training modules are imported here so that merely listing runs (CLI `runs`, the UI) stays light.
         if cfg.kind == "finetune":
-            from .finetune import run_finetuning
-
             dataset = registry.get_dataset(cfg.dataset_id)
             if dataset is None or not Path(dataset["path"]).is_dir():
                 raise ValueError(f"the files of dataset {cfg.dataset_id!r} are missing; upload it again")
-            result = run_finetuning(cfg, run_dir, reporter, dataset["path"], base_dir, show_progress=show_progress)
+            check_task(cfg, dataset)  # a config written by hand may say task "auto"
+            if cfg.task == TOKEN_TASK:
+                from .token_finetune import run_token_finetuning as recipe
+            else:
+                from .finetune import run_finetuning as recipe
+            result = recipe(cfg, run_dir, reporter, dataset["path"], base_dir, show_progress=show_progress)
         else:
             from .pretrain import run_pretraining
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..config import TRACKERS, ConfigError, JobConfig
+from ..config import SEQUENCE_TASK, TOKEN_TASK, TRACKERS, ConfigError, JobConfig
 from ..model_lookup import resolve_model_dir
 from ..registry import new_id
 from ..run_states import RunStatus
@@ -23,14 +23,20 @@ def check_launchable(workspace: Workspace, cfg: JobConfig, check_data: bool = Tr
     corpus or dataset lookup (the CLI checks the settings before it ingests the files that become the data)."""
     registry = workspace.registry
     if check_data:
-        if cfg.kind == "finetune" and registry.get_dataset(cfg.dataset_id) is None:
-            raise ConfigError("dataset_id", key="error.dataset_missing", id=repr(cfg.dataset_id))
+        if cfg.kind == "finetune":
+            dataset = registry.get_dataset(cfg.dataset_id)
+            if dataset is None:
+                raise ConfigError("dataset_id", key="error.dataset_missing", id=repr(cfg.dataset_id))
+            check_task(cfg, dataset)
         if cfg.kind == "pretrain" and registry.get_corpus(cfg.corpus_id) is None:
             raise ConfigError("corpus_id", key="error.corpus_missing", id=repr(cfg.corpus_id))
     for dataset_id in getattr(cfg, "downstream_datasets", ()):
         dataset = registry.get_dataset(dataset_id)
         if dataset is None:
             raise ConfigError("downstream_datasets", key="error.dataset_missing", id=repr(dataset_id))
+        if (dataset["stats"].get("task") or SEQUENCE_TASK) != SEQUENCE_TASK:
+            raise ConfigError("downstream_datasets", f"dataset {dataset_id!r} is token-labelled; the downstream "
+                                                     "checks fine-tune text classifiers")
         if "validation" not in dataset["stats"].get("splits", {}):
             raise ConfigError("downstream_datasets", f"dataset {dataset_id!r} has no validation split to score on")
     if cfg.base_model:
@@ -49,6 +55,18 @@ def check_launchable(workspace: Workspace, cfg: JobConfig, check_data: bool = Tr
             raise ConfigError("report_to", f"{tracker} is not installed (pip install {TRACKERS[tracker]})")
     if cfg.kind == "finetune":
         check_model_shape(workspace, cfg)
+
+
+def check_task(cfg, dataset: dict) -> None:
+    """The run's task is its dataset's: `auto` becomes it (so the saved config says which), another is refused."""
+    task = dataset["stats"].get("task") or SEQUENCE_TASK
+    if cfg.task == "auto":
+        cfg.task = task
+    elif cfg.task != task:
+        raise ConfigError("task", f"{cfg.task} needs a dataset of that task; dataset {dataset['name']!r} was "
+                                  f"uploaded for {task} (set task to {task} or auto)")
+    if task == TOKEN_TASK and cfg.kind == "finetune":
+        cfg.validate()  # the rules that depend on the task
 
 
 def check_model_shape(workspace: Workspace, cfg) -> None:

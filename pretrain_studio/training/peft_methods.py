@@ -25,7 +25,7 @@ import torch
 from peft import AdaLoraConfig, IA3Config, LoraConfig, TaskType, get_peft_model
 
 from ..bottleneck import add_bottleneck_adapters
-from ..config import DEFAULT_TARGET_MODULES, ConfigError, FinetuneConfig
+from ..config import DEFAULT_TARGET_MODULES, TOKEN_TASK, ConfigError, FinetuneConfig
 
 # Trained alongside every adapter method and saved with it (see the module docstring).
 HEAD_MODULES = ["classifier", "pooler"]
@@ -119,8 +119,9 @@ def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) 
     targets = target_modules_for(model, cfg)
     check_target_modules(model, targets, method)
     saved = head_modules(model)
+    task_type = TaskType.TOKEN_CLS if cfg.task == TOKEN_TASK else TaskType.SEQ_CLS
     if method == "lora":
-        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+        peft_config = LoraConfig(task_type=task_type, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                                  lora_dropout=cfg.lora_dropout, target_modules=targets, modules_to_save=saved)
     elif method == "adalora":
         # AdaLoRA's schedule: warm up (tinit), prune ranks towards the budget, then hold them (tfinal).
@@ -129,7 +130,7 @@ def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) 
         if tinit + tfinal >= total_steps:
             raise ConfigError("adalora_tinit", f"adalora_tinit + adalora_tfinal ({tinit} + {tfinal}) must leave "
                                                f"steps for pruning within the {total_steps} training steps")
-        peft_config = AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=cfg.adalora_init_r,
+        peft_config = AdaLoraConfig(task_type=task_type, init_r=cfg.adalora_init_r,
                                     target_r=cfg.adalora_target_r, lora_alpha=cfg.lora_alpha,
                                     lora_dropout=cfg.lora_dropout, target_modules=targets, modules_to_save=saved,
                                     tinit=tinit, tfinal=tfinal, deltaT=max(1, total_steps // 20),
@@ -139,7 +140,7 @@ def apply_method(model: torch.nn.Module, cfg: FinetuneConfig, total_steps: int) 
         feedforward = ARCHITECTURE_MODULES.get(architecture_of(model), {}).get("feedforward")
         if feedforward is None:
             feedforward = ["output.dense"] if any(n.endswith("output.dense") for n, _ in model.named_modules()) else []
-        peft_config = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=targets + feedforward,
+        peft_config = IA3Config(task_type=task_type, target_modules=targets + feedforward,
                                 feedforward_modules=feedforward, modules_to_save=saved)
     else:
         raise ConfigError("method", f"unknown method {method!r}")

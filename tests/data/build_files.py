@@ -92,6 +92,111 @@ def main(shared: Path) -> None:
     write_csv(HERE / "novels_zh_dev.csv", dev)
     write_csv(HERE / "novels_zh_test.csv", test)
     gutenberg_excerpts(shared)
+    austen_entities(gutenberg)
+    hongloumeng_entities(shared)
+
+
+# Names in three Austen novels, tagged by these lists (a silver standard: every capitalised token of a list is
+# tagged, titles such as Mr and Sir are not part of a name, consecutive names of one type are one entity). Each
+# split is another novel, so most test names never occur in training: a model must learn names from context.
+AUSTEN_NAMES = {
+    "sense": {
+        "PER": "Elinor Marianne Margaret Dashwood Edward Ferrars Robert Willoughby Brandon Jennings Middleton "
+               "Palmer Charlotte Lucy Steele Fanny Harry Eliza Williams Morton Grey Pratt Anne Nancy Henry John",
+        "LOC": "Norland Barton London Devonshire Sussex Delaford Cleveland Exeter Plymouth Longstaple Dorsetshire "
+               "Somersetshire Oxford England Bath Kensington Allenham Dawlish Honiton Weymouth Westminster",
+    },
+    "emma": {
+        "PER": "Emma Woodhouse Knightley George John Isabella Harriet Smith Weston Taylor Frank Churchill Jane "
+               "Fairfax Elton Augusta Hawkins Bates Martin Robert Goddard Perry Cole Campbell Dixon Suckling Henry",
+        "LOC": "Highbury Hartfield Randalls Donwell London Enscombe Richmond Bath Weymouth Ireland Surry Yorkshire "
+               "Kingston Bristol England Abbey",
+    },
+    "persuasion": {
+        "PER": "Anne Elliot Walter Elizabeth Mary Musgrove Charles Henrietta Louisa Wentworth Frederick Croft "
+               "Russell Harville Benwick Clay Shepherd Smith Dalrymple Carteret Hayter Sophia William James",
+        "LOC": "Kellynch Uppercross Lyme Bath Somersetshire Camden Winthrop Monkford Plymouth London Taunton "
+               "Portsmouth Gibraltar Bristol England Crewkherne",
+    },
+}
+
+
+def sentences_of(text: str) -> list[list[str]]:
+    """Sentences (split at . ! ? before a capital) as word and punctuation tokens."""
+    flat = re.sub(r"\s+", " ", text.replace("\r\n", "\n"))
+    out = []
+    for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z\"])", flat):
+        tokens = re.findall(r"\w+|[^\w\s]", sentence)
+        if 4 <= len(tokens) <= 60:
+            out.append(tokens)
+    return out
+
+
+def tag_names(tokens: list[str], names: dict[str, set[str]]) -> list[str]:
+    tags, previous = [], None
+    for token in tokens:
+        kind = next((k for k, words in names.items() if token in words), None)
+        tags.append("O" if kind is None else ("I-" if kind == previous else "B-") + kind)
+        previous = kind
+    return tags
+
+
+def austen_entities(gutenberg: Path) -> None:
+    """ner_austen_{train,dev,test}.conll: Sense and Sensibility (train, a -DOCSTART- per chapter), Emma (dev) and
+    Persuasion (test); two columns, a space between, IOB2; 2 of 3 sentences with an entity, 1 of 3 without."""
+    plan = (("sense", "austen-sense.txt", "train", 420), ("emma", "austen-emma.txt", "dev", 120),
+            ("persuasion", "austen-persuasion.txt", "test", 120))
+    for novel, file, split, count in plan:
+        names = {kind: set(words.split()) for kind, words in AUSTEN_NAMES[novel].items()}
+        text = (gutenberg / file).read_text(encoding="latin-1")
+        chapters = re.split(r"\n\s*CHAPTER [IVXL0-9]+\s*\n|\n\s*Chapter [0-9]+\s*\n", text)[1:]
+        lines = []
+        with_entity = without = 0
+        for chapter in chapters:
+            chapter_lines = []
+            for tokens in sentences_of(chapter):
+                tags = tag_names(tokens, names)
+                has = any(t != "O" for t in tags)
+                if has and with_entity < 2 * count // 3:
+                    with_entity += 1
+                elif not has and without < count // 3:
+                    without += 1
+                else:
+                    continue
+                chapter_lines += [f"{tok} {tag}" for tok, tag in zip(tokens, tags)] + [""]
+            if chapter_lines:
+                lines += (["-DOCSTART- O", ""] if split == "train" else []) + chapter_lines
+            if with_entity + without >= count:
+                break
+        (HERE / f"ner_austen_{split}.conll").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# People and places of the first chapter of Hongloumeng, tagged by this list, one character per line, BMES.
+HONGLOUMENG_NAMES = {
+    "PER": "甄士隐 贾雨村 英莲 封氏 娇杏 霍启 封肃 空空道人 茫茫大士 渺渺真人 女娲氏 甄费 士隐 雨村 贾化 时飞",
+    "LOC": "姑苏 阊门 十里街 仁清巷 葫芦庙 大荒山 无稽崖 青埂峰 湖州 大如州 太虚幻境 灵河 三生石 长安 神京",
+}
+
+
+def hongloumeng_entities(shared: Path) -> None:
+    """ner_hongloumeng.bmes: sentences (cut at 。！？) of the first chapter holding a name of the list, one
+    character per line with a space and its BMES tag; the longest name wins where two overlap."""
+    text = (shared / "hongloumeng" / "hongloumeng.txt").read_text(encoding="utf-8-sig")
+    chapter = text.split("第二回")[0].split("第一回", 1)[1]
+    names = sorted(((n, kind) for kind, words in HONGLOUMENG_NAMES.items() for n in words.split()),
+                   key=lambda item: -len(item[0]))
+    lines = []
+    for sentence in re.findall(r"[^。！？\s]+[。！？]", re.sub(r"\s+", "", chapter)):
+        tags = ["O"] * len(sentence)
+        for name, kind in names:
+            for match in re.finditer(re.escape(name), sentence):
+                a, b = match.span()
+                if all(t == "O" for t in tags[a:b]):
+                    tags[a:b] = ([f"S-{kind}"] if b - a == 1 else
+                                 [f"B-{kind}"] + [f"M-{kind}"] * (b - a - 2) + [f"E-{kind}"])
+        if any(t != "O" for t in tags) and len(sentence) <= 120:
+            lines += [f"{ch} {tag}" for ch, tag in zip(sentence, tags)] + [""]
+    (HERE / "ner_hongloumeng.bmes").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def gutenberg_excerpts(shared: Path) -> None:
