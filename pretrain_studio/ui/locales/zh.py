@@ -539,7 +539,7 @@ MESSAGES: dict[str, str] = {
     "field.eval_steps": "每隔这么多步评估一次（验证损失、困惑度、掩码词元准确率）。",
     "field.logging_steps": "每隔这么多步记录一次训练损失、学习率和吞吐量。",
     "field.early_stopping_patience": "`early_stopping_metric` 连续这么多次评估没有提升就停止；0 = 关闭。",
-    "field.early_stopping_metric": "eval_f1（宏平均）、eval_accuracy 或 eval_loss：据此选出最佳检查点，作为最终模型。",
+    "field.early_stopping_metric": "eval_f1（宏平均；词元分类为实体 F1，微平均）、eval_accuracy（词元分类为词元准确率）或 eval_loss：据此选出最佳检查点，作为最终模型。",
     "field.seed": "数据划分、掩码和初始化的随机种子。",
     "field.top_layers": "top_layers：训练编码器最上面的几层（嵌入层及以下各层保持冻结）。",
     "field.lora_r": "lora：更新矩阵的秩。",
@@ -552,6 +552,8 @@ MESSAGES: dict[str, str] = {
     "field.adalora_tinit": "adalora：开始剪枝秩之前的预热步数；0 = 训练总步数的十分之一。",
     "field.adalora_tfinal": "adalora：最后固定秩的步数；0 = 训练总步数的五分之一。",
     "field.adapter_size": "adapter：每个适配器的瓶颈大小。",
+    "field.task": "sequence_classification（每段文本一个标签）、token_classification（每个词元一个标签：命名实体）或 auto（数据集上传时的任务）。",
+    "field.label_all_subtokens": "token_classification：一个词的每个子词都以该词的标签训练（第一个之后 B- 变为 I-）；关闭时只有词的第一个子词带标签，其余不计入损失。无论哪种，词的预测都取第一个子词的。",
     "field.group_by_length": "把长度相近的文本放进同一批（在随机的批组内）：填充大大减少，每步更快。",
     "field.device": "auto、cpu 或 cuda:N。",
     "field.precision": ("auto、fp32、bf16 或 fp16。auto = 硬件原生支持时使用 bf16 混合精度（支持 bf16 的 GPU，"
