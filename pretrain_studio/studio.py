@@ -112,6 +112,9 @@ class Studio:
     fill_mask = _forward("predictions", PredictionService.fill_mask)
     classify = _forward("predictions", PredictionService.classify)
     predict_file = _forward("predictions", PredictionService.predict_file)
+    tagger_models = _forward("predictions", PredictionService.tagger_models)
+    tag_entities = _forward("predictions", PredictionService.tag_entities)
+    tag_file = _forward("predictions", PredictionService.tag_file)
 
 
 __all__ = ["NotFoundError", "Studio", "StudioError", "field_docs"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from ..config import ConfigError, FinetuneConfig, JobConfig, PretrainConfig
+from ..config import TOKEN_TASK, ConfigError, FinetuneConfig, JobConfig, PretrainConfig
 from ..errors import StudioError
 from ..model_lookup import resolve_model_dir
 from ..registry import new_id
@@ -147,12 +147,15 @@ class LaunchService:
     def parameter_report(self, values: dict) -> dict:
         """Before launch: trainable and total parameters of the model this config would train."""
         cfg = self.finetune_config(values)
-        from ..training.finetune import build_classifier
+        if cfg.task == TOKEN_TASK:
+            from ..training.token_finetune import build_token_classifier as build
+        else:
+            from ..training.finetune import build_classifier as build
 
         labels = self.registry.get_dataset(cfg.dataset_id)["labels"]
         try:
-            _, _, counts = build_classifier(cfg, resolve_model_dir(self.workspace, cfg.base_model),
-                                            self.workspace.root / "tmp", labels, total_steps=100)
+            _, _, counts = build(cfg, resolve_model_dir(self.workspace, cfg.base_model), self.workspace.root / "tmp",
+                                 labels, total_steps=100)
         except ConfigError as exc:
             raise StudioError.of(exc) from None
         return counts

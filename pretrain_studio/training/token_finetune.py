@@ -239,6 +239,7 @@ def run_token_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: Run
 
     # --- what fine-tuning bought: the score split, beside the memorise baseline and the probe ---
     reporter.log(f"scoring the {score_split} split and computing baselines")
+    trainer.compute_metrics = None  # scored here, against the score split's own windows
     prediction = trainer.predict(encoded[score_split])
     ids = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     per_window = [ids[i, :len(w)] for i, w in enumerate(windows[score_split]["word_ids"])]

@@ -123,13 +123,20 @@ def register_api(studio: Studio) -> None:
 
     def upload_dataset(name: str, train_file: FileData, text_column: str = "", label_column: str = "",
                        validation_file: FileData | None = None, test_file: FileData | None = None,
-                       text_pair_column: str = "", file_format: str = "auto", seed: int = 42) -> dict:
-        """Ingest a labelled dataset: CSV/TSV (with or without header; headerless columns are col1, col2, ...),
-        JSONL, Parquet, or label-prefixed lines ('<label> <text>' or fastText '__label__<label> <text>').
-        Without validation/test files, a stratified split is made with the seed.
-        Returns {dataset_id, name, labels, counts, splits, imbalance, cross_split_duplicates, text_pair}."""
+                       text_pair_column: str = "", file_format: str = "auto", seed: int = 42, task: str = "auto",
+                       label_names: str = "") -> dict:
+        """Ingest a labelled dataset. Text classification: CSV/TSV (with or without header; headerless columns are
+        col1, col2, ...), JSONL, Parquet, or label-prefixed lines ('<label> <text>' or fastText
+        '__label__<label> <text>'). Token classification (NER): CoNLL column files (token first, tag last, blank
+        lines between sentences), JSONL with a list of tokens and a list of tags (text_column / label_column name
+        the fields; label_names names integer tags), or one character per line; IOB1, IOB2, BIOES/BMES or IO.
+        task: auto (told by the file's content), sequence_classification or token_classification.
+        Without validation/test files, a split is made with the seed.
+        Returns {dataset_id, name, task, labels, counts, splits, ...}; for token classification also tag_scheme,
+        sentences (per split), entities (per type per split), tokens, unseen_test_entities, tag_problems."""
         return studio.upload_dataset(name, train_file, text_column or None, label_column or None, validation_file,
-                                     test_file, text_pair_column or None, file_format or "auto", None, seed)
+                                     test_file, text_pair_column or None, file_format or "auto", None, seed,
+                                     task or "auto", label_names or None)
 
     def list_datasets() -> list:
         """All labelled datasets, newest first."""
@@ -147,15 +154,22 @@ def register_api(studio: Studio) -> None:
         """Classify one text with a fine-tuned run (run id or folder): {label, scores: {label: probability}}."""
         return studio.classify(model, text, text_pair or None)
 
+    def tag_entities(model: str, text: str) -> list:
+        """The named entities in a text, from a token-classification run (run id or folder): a list of
+        {start, end, type, score, text}, character offsets into text, type without the B-/I- prefix."""
+        return studio.tag_entities(model, text)
+
     def predict_file(model: str, file: FileData, text_column: str = "", label_column: str = "") -> dict:
         """Predict every row of a file. Returns {file (CSV of predictions), rows, metrics (accuracy, f1,
-        confusion_matrix when the file has labels, else null), misclassified}."""
+        confusion_matrix when the file has labels, else null), misclassified}. With a token-classification model:
+        a file of texts gives JSON Lines of their entities; a CoNLL or JSONL file with gold tags gives the same
+        format with a predicted column, and metrics (entity_f1, per_type, ...) and error_table."""
         result = studio.predict_file(model, file, text_column or None, label_column or None)
         return {**result, "file": FileData(path=result["file"])}
 
     for fn in (upload_corpus, list_corpora, start_pretraining, tokenizer_report, run_status, run_metrics, stop_run,
                fill_mask, list_runs, upload_dataset, list_datasets, start_finetuning, parameter_report, classify,
-               predict_file, get_run, compare_runs, rename_run, tag_run, delete_run, cancel_run, resume_run, queue,
+               tag_entities, predict_file, get_run, compare_runs, rename_run, tag_run, delete_run, cancel_run, resume_run, queue,
                move_in_queue, enqueue_sweep, export_run):
         gr.api(user_errors(fn), api_name=fn.__name__)
     _accept_calls_without_trailing_defaults()
