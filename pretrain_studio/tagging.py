@@ -114,7 +114,7 @@ def tag_file(model_dir: str | Path, source: Path, out_stem: Path, max_rows: int)
     if len(token_file.sentences) > max_rows:
         raise DatasetError(f"{source.name}: more than {max_rows:,} sentences; split the file into smaller ones")
     try:
-        scheme = detect_scheme({token_file.name: ("", token_file.prefixes)}, (s.tags for s in token_file.sentences))
+        scheme = detect_scheme({token_file.name: token_file.first_place}, (s.tags for s in token_file.sentences))
     except TagSchemeError as exc:
         raise DatasetError(str(exc)) from None
     words = [s.tokens for s in token_file.sentences]

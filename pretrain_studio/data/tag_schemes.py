@@ -70,23 +70,33 @@ class TagProblems:
                 f"never ends), read as the start of a new entity: {', '.join(self.places[:_SHOWN])}{more}")
 
 
-def detect_scheme(prefix_sets: dict[str, tuple[str, set[str]]], sequences: Iterable[list[str]]) -> str:
-    """The scheme of a dataset from the prefixes each file uses ({file: (first place of each, prefixes)}) and
+def detect_scheme(prefix_sets: dict[str, dict[str, str]], sequences: Iterable[list[str]]) -> str:
+    """The scheme of a dataset from the prefixes each file uses ({file: {prefix: where it is first used}}) and
     its tag sequences. Raises TagSchemeError for prefixes of two schemes."""
-    used = set().union(*(p for _, p in prefix_sets.values())) if prefix_sets else set()
+    used = set().union(*(set(p) for p in prefix_sets.values())) if prefix_sets else set()
     used.discard("O")
     if not used:
         return "IOB2"  # no entity at all: checked (and refused) by the reader, any scheme reads it
     if "" in used:
         if used != {""}:
-            raise TagSchemeError(_mixed_message(prefix_sets, {""}, "bare types (no B-/I- prefix) beside prefixed tags"))
+            raise TagSchemeError(_mixed_message(prefix_sets, used - {"O"}, "bare types (no B-/I- prefix) beside "
+                                                                           "prefixed tags"))
         return "IO"
     if "M" in used and "I" in used:
-        raise TagSchemeError(_mixed_message(prefix_sets, {"M"}, "M- (BMES) beside I- (BIO/BIOES) tags"))
+        raise TagSchemeError(_mixed_message(prefix_sets, {"M", "I"}, "M- (BMES) beside I- (BIO/BIOES) tags"))
     family = next((name for name, prefixes in _FAMILIES.items() if used <= prefixes), None)
     if family is None:
-        raise TagSchemeError(_mixed_message(prefix_sets, used - {"B", "I"},
+        raise TagSchemeError(_mixed_message(prefix_sets, used - {"B"},
                                             f"tags of more than one scheme ({', '.join(sorted(used))}-)"))
+    if family != "IOB2":
+        # Every entity of a BIOES/BMES file ends with E- or is S-: a file with entities but no end tags is IOB2.
+        ends = {"E", "S", "L", "U"}
+        plain = [name for name, first in prefix_sets.items() if set(first) & {"B", "I", "M"} and not set(first) & ends]
+        if plain:
+            marked = next(name for name, first in prefix_sets.items() if set(first) & ends)
+            where = ", ".join(f"first {p}- at {at}" for p, at in sorted(prefix_sets[marked].items()) if p in ends)
+            raise TagSchemeError(f"mixed tag schemes: {marked} marks where entities end (BIOES/BMES: {where}), "
+                                 f"{', '.join(plain)} does not (IOB2). Use one scheme throughout")
     if family == "BILOU":
         return "BIOES"
     if family in ("BIOES", "BMES") and used & {"E", "S", "M", "L", "U"}:
@@ -107,9 +117,14 @@ def detect_scheme(prefix_sets: dict[str, tuple[str, set[str]]], sequences: Itera
     return "IOB1" if starts_with_i and not b_after_other else "IOB2"
 
 
-def _mixed_message(prefix_sets: dict[str, tuple[str, set[str]]], odd: set[str], what: str) -> str:
-    places = [f"{name} ({place})" for name, (place, prefixes) in prefix_sets.items() if prefixes & odd]
-    return f"mixed tag schemes: {what}; first seen in {', '.join(places) or 'the files'}. Use one scheme throughout"
+def _mixed_message(prefix_sets: dict[str, dict[str, str]], odd: set[str], what: str) -> str:
+    """Where each conflicting prefix is first used, e.g. "first M- at train.bmes line 2, first I- at ..."."""
+    places = []
+    for prefix in sorted(odd):
+        seen = [where for first in prefix_sets.values() for p, where in first.items() if p == prefix]
+        if seen:
+            places.append(f"first {prefix + '-' if prefix else 'bare type'} at {seen[0]}")
+    return f"mixed tag schemes: {what}; {', '.join(places) or 'in the files'}. Use one scheme throughout"
 
 
 def to_iob2(tags: list[str], scheme: str, problems: TagProblems | None = None,

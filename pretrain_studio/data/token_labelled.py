@@ -77,7 +77,7 @@ def ingest_token_labelled(train_file, dest_dir, *, validation_file=None, test_fi
 
     # --- one scheme for all files, every sentence in IOB2
     try:
-        scheme = detect_scheme({f.name: (_first_place(f), f.prefixes) for f in files.values()},
+        scheme = detect_scheme({f.name: f.first_place for f in files.values()},
                                (s.tags for f in files.values() for s in f.sentences))
     except TagSchemeError as exc:
         raise DatasetError(str(exc)) from None
@@ -127,10 +127,6 @@ def load_token_labelled(path) -> datasets.DatasetDict:
 
 def tag_names(dataset: datasets.DatasetDict) -> list[str]:
     return dataset["train"].features["tags"].feature.names
-
-
-def _first_place(token_file: TokenFile) -> str:
-    return min(token_file.first_place.values(), key=lambda p: int(p.rsplit(" ", 1)[-1])) if token_file.first_place else ""
 
 
 def _split(train: list[Sentence], by_document: bool, seed: int, validation_fraction: float, test_fraction: float,
