@@ -59,9 +59,13 @@ class DatasetService:
         return dataset_summary(row)
 
     def inspect_dataset_file(self, file, file_format: str = "auto") -> dict:
-        """Columns and first rows of a labelled file, for the column pickers."""
+        """Columns and first rows of a labelled file, for the column pickers; a token-labelled file says so
+        ({"task": "token_classification", "format", "columns": its JSON Lines fields or none})."""
+        path = file_path(file)
+        if path is not None and looks_like_token_file(path):
+            return token_file_preview(path)
         try:
-            return inspect_columns(file_path(file), file_format or "auto")
+            return {"task": SEQUENCE_TASK, **inspect_columns(path, file_format or "auto")}
         except DatasetError as exc:
             raise StudioError.of(exc) from None
 
@@ -94,3 +98,21 @@ def dataset_summary(row: dict) -> dict:
 def dataset_task(row: dict) -> str:
     """The task a dataset row was ingested for (rows from before token classification are text classification)."""
     return row["stats"].get("task") or SEQUENCE_TASK
+
+
+def token_file_preview(path) -> dict:
+    """What the column pickers need of a token-labelled file: its format, and for JSON Lines its fields."""
+    import json
+
+    first = next((line for line in path.open(encoding="utf-8", errors="replace") if line.strip()), "")
+    if first.lstrip().startswith("{"):
+        try:
+            fields = list(json.loads(first))
+        except (json.JSONDecodeError, TypeError):
+            fields = []
+        guess_tokens = next((f for f in ("tokens", "words") if f in fields), None)
+        guess_tags = next((f for f in ("ner_tags", "tags", "labels", "label", "ner") if f in fields), None)
+        return {"task": TOKEN_TASK, "format": "jsonl", "columns": fields,
+                "guess": {"text": guess_tokens, "label": guess_tags, "text_pair": None}}
+    return {"task": TOKEN_TASK, "format": "conll", "columns": [], "guess": {"text": None, "label": None,
+                                                                      "text_pair": None}}

@@ -119,4 +119,6 @@ def _count(counts: Counter, examples: dict, key: tuple, words: list[str], span: 
     counts[key] += 1
     if len(examples[key]) < _EXAMPLES:
         start, end, _ = span
-        examples[key].append(" ".join(words[:start] + ["[[" + " ".join(words[start:end]) + "]]"] + words[end:]))
+        # Chinese read one character per token is shown as text, not as characters between spaces.
+        sep = "" if all(len(w) == 1 for w in words) and any(ord(w) >= 0x2E80 for w in words) else " "
+        examples[key].append(sep.join(words[:start] + ["[[" + sep.join(words[start:end]) + "]]"] + words[end:]))

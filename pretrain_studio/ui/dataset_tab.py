@@ -1,4 +1,5 @@
-"""Datasets tab: upload a labelled dataset for fine-tuning, map its columns, see labels, balance and overlaps."""
+"""Datasets tab: upload a labelled dataset for fine-tuning, map its columns, see labels, balance and overlaps; for a
+token-labelled (NER) dataset the tag scheme, entities per type, sentence lengths and tag problems."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from ..studio import Studio
 from .errors import user_errors
 from .i18n import after_switch, t, widget
 from .plots import label_distribution_figure
+
+TASK_CHOICES = (("dataset.task_auto", "auto"), ("dataset.task_sequence", "sequence_classification"),
+                ("dataset.task_token", "token_classification"))
 
 
 @dataclass
@@ -25,10 +29,31 @@ def dataset_choices(studio: Studio) -> list[tuple[str, str]]:
              d["dataset_id"]) for d in studio.list_datasets()]
 
 
+def describe_token_dataset(d: dict):
+    """Summary, entities per type per split (a chart) and the sentence length histogram (a table)."""
+    stats = d["stats"]
+    problems = stats.get("tag_problems") or {}
+    unseen = d.get("unseen_test_entities")
+    split_made = (t("dataset.split_by", unit=stats["split_by"]) if stats.get("split_made") else "")
+    summary = t("dataset.token_summary", name=d["name"], dataset_id=d["dataset_id"],
+                splits=", ".join(f"{s} **{n:,}**" for s, n in d["splits"].items()), split_made=split_made,
+                tokens=", ".join(f"{s} {n:,}" for s, n in (d.get("tokens") or {}).items()),
+                characters=t("dataset.characters") if d.get("character_level") else "",
+                scheme=d.get("tag_scheme"),
+                entities=", ".join(f"{k} {n:,}" for k, n in d["counts"].get("train", {}).items()),
+                unseen="-" if unseen is None else f"{unseen:.1%}", longest=d.get("longest_sentence"),
+                problems=problems.get("message") or t("dataset.no_problems"))
+    lengths = pd.DataFrame({t("dataset.lengths"): list(d["length_histogram"]),
+                            "n": list(d["length_histogram"].values())})
+    return summary, label_distribution_figure(d["counts"]), lengths
+
+
 def describe_dataset(studio: Studio, dataset_id: str):
     if not dataset_id:
         return "", None, None
     d = studio.get_dataset(dataset_id)
+    if d["task"] == "token_classification":
+        return describe_token_dataset(d)
     stats = d["stats"]
     overlaps = ", ".join(f"{pair}: {n}" for pair, n in d["cross_split_duplicates"].items() if n) or t("dataset.none")
     columns = stats.get("columns", {})
@@ -45,6 +70,7 @@ def describe_dataset(studio: Studio, dataset_id: str):
 
 def build_dataset_tab(studio: Studio) -> DatasetTab:
     widget(gr.Markdown, text="dataset.intro")
+    widget(gr.Markdown, text="dataset.intro_tokens")
     with gr.Row():
         train_file = widget(gr.File, label="dataset.train_file")
         validation_file = widget(gr.File, label="dataset.validation_file")
@@ -55,6 +81,9 @@ def build_dataset_tab(studio: Studio) -> DatasetTab:
         pair_column = widget(gr.Dropdown, label="dataset.pair_column_label", allow_custom_value=True, choices=[])
         label_column = widget(gr.Dropdown, label="dataset.label_column", allow_custom_value=True, choices=[])
         seed = widget(gr.Number, value=42, precision=0, label="dataset.seed")
+        task = widget(gr.Dropdown, choices=lambda: [(t(key), value) for key, value in TASK_CHOICES], value="auto",
+                      label="dataset.task")
+    kind_note = gr.Markdown()
     add = widget(gr.Button, text="dataset.add", variant="primary")
     message = gr.Markdown()
     choices = dataset_choices(studio)
@@ -68,25 +97,33 @@ def build_dataset_tab(studio: Studio) -> DatasetTab:
     @user_errors
     def on_train_file(path):
         if not path:
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         info = studio.inspect_dataset_file(path)
         columns = info["columns"]
         guess = info.get("guess", {})
+        tokens = info.get("task") == "token_classification"
         return (gr.Dropdown(choices=columns, value=guess.get("text")),
                 gr.Dropdown(choices=[""] + columns, value=""),
-                gr.Dropdown(choices=columns, value=guess.get("label")))
+                gr.Dropdown(choices=columns, value=guess.get("label")),
+                t("dataset.token_file", format=info["format"]) if tokens else "")
 
-    train_file.change(on_train_file, train_file, [text_column, pair_column, label_column], api_visibility="private")
+    train_file.change(on_train_file, train_file, [text_column, pair_column, label_column, kind_note],
+                      api_visibility="private")
 
     @user_errors
-    def on_add(dataset_name, train, validation, test, text, pair, label, split_seed):
+    def on_add(dataset_name, train, validation, test, text, pair, label, split_seed, dataset_task):
         d = studio.upload_dataset(dataset_name, train, text or None, label or None, validation, test, pair or None,
-                                  seed=int(split_seed or 42))
-        return (t("dataset.added", name=d["name"], splits=", ".join(f"{s} {n:,}" for s, n in d["splits"].items()),
-                  labels=len(d["labels"])), gr.Dropdown(choices=dataset_choices(studio), value=d["dataset_id"]))
+                                  seed=int(split_seed or 42), task=dataset_task or "auto")
+        splits = ", ".join(f"{s} {n:,}" for s, n in d["splits"].items())
+        if d["task"] == "token_classification":
+            added = t("dataset.added_tokens", name=d["name"], splits=splits, types=", ".join(d["entity_types"]),
+                      scheme=d["tag_scheme"])
+        else:
+            added = t("dataset.added", name=d["name"], splits=splits, labels=len(d["labels"]))
+        return added, gr.Dropdown(choices=dataset_choices(studio), value=d["dataset_id"])
 
     event = add.click(on_add, [name, train_file, validation_file, test_file, text_column, pair_column, label_column,
-                               seed], [message, dataset_view], api_visibility="private")
+                               seed, task], [message, dataset_view], api_visibility="private")
     outputs = [summary, distribution, examples]
     dataset_view.change(user_errors(lambda did: describe_dataset(studio, did)), dataset_view, outputs,
                         api_visibility="private")

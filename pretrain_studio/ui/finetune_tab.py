@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ..config import (EARLY_STOPPING_METRICS, HEAD_INITS, METHODS, OPTIMIZERS, POOLINGS, SCHEDULERS,
+from ..config import (EARLY_STOPPING_METRICS, HEAD_INITS, METHODS, OPTIMIZERS, POOLINGS, SCHEDULERS, TASKS,
                       FinetuneConfig, field_docs)
 from ..studio import Studio
 from .dataset_tab import dataset_choices
@@ -31,7 +31,7 @@ class FinetuneTab:
 
 def base_model_choices(studio: Studio) -> list[tuple[str, str]]:
     """Completed pretraining and fine-tuning runs, then installed local encoders; any folder can be typed in."""
-    runs = studio.mlm_models() + studio.classifier_models()
+    runs = studio.mlm_models() + studio.classifier_models() + studio.tagger_models()
     return [(f"{r['name']} ({r['run_id']})", r["run_id"]) for r in runs] + installed_encoders()
 
 
@@ -71,6 +71,7 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
                                       value=bases[0][1] if bases else None, allow_custom_value=True,
                                       label="label.base_model", info=field_key("base_model", defaults.kind))
         inputs["name"] = widget(gr.Textbox, label="label.run_name", info=field_key("name", defaults.kind))
+        choice("task", "label.task", ("auto",) + TASKS)
     inputs["method"] = widget(gr.Radio, choices=method_choices, value=defaults.method, label="label.method",
                               info=field_key("method", defaults.kind))
     with gr.Row():
@@ -96,6 +97,7 @@ def build_finetune_tab(studio: Studio) -> FinetuneTab:
         number("dropout", "label.dropout", precision=None)
         check_box("class_weights", "label.class_weights")
         check_box("group_by_length", "label.group_by_length")
+        check_box("label_all_subtokens", "label.label_all_subtokens")
         number("seed", "label.seed")
     with gr.Row():
         number("eval_steps", "label.eval_steps")

@@ -102,8 +102,44 @@ def progress_text(status: dict, series: dict, dataset_names: dict[str, str] | No
     return "  \n".join(parts)
 
 
+def entity_results_text(status: dict) -> str:
+    """What fine-tuning a token classifier bought: entity scores beside memorising and the probe, per type, the
+    partial-match scores and the most frequent errors."""
+    tm, base, info = status["test_metrics"], status["baselines"], status["info"]
+
+    def scores(row: dict) -> dict:
+        return {"f1": f"{row['entity_f1']:.4f}", "precision": f"{row['entity_precision']:.4f}",
+                "recall": f"{row['entity_recall']:.4f}"}
+
+    partial = {mode: f"{v['f1']:.4f}" for mode, v in tm.get("partial_match", {}).items()}
+    lines = [t("results.entities_title", split=info.get("score_split", "test"), sentences=f"{tm['sentences']:,}"),
+             t("results.entities_header"), "|---|---|---|---|",
+             t("results.entities_fine_tuned", method=status["config"].get("method"), **scores(tm)),
+             t("results.entities_probe", **scores(base["linear_probe"])),
+             t("results.entities_memorise", **scores(base["memorise"])), "",
+             *([verdict_line(info), ""] if info.get("verdict") else []),
+             t("results.per_type_header"), "|---|---|---|---|---|"]
+    lines += [f"| {markdown_cell(name)} | {c['f1']:.3f} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |"
+              for name, c in tm["per_type"].items()]
+    if partial:
+        lines += ["", t("results.partial", exact=partial.get("exact", "-"), ent_type=partial.get("ent_type", "-"),
+                        partial=partial.get("partial", "-"), accuracy=f"{tm['token_accuracy']:.4f}")]
+    errors = info.get("error_table") or []
+    if errors:
+        lines += ["", t("results.errors_header"), "|---|---|---|---|---|"]
+        lines += [f"| {e['error']} | {e['gold']} | {e['predicted']} | {e['count']} | "
+                  f"{markdown_cell(e['examples'][0][:160] if e['examples'] else '')} |" for e in errors[:8]]
+    if info.get("trainable_parameters"):
+        lines.append("\n" + t("results.parameters", trainable=f"{info['trainable_parameters']:,}",
+                               total=f"{info['total_parameters']:,}", share=f"{info['trainable_share']:.2%}",
+                               size=f"{info.get('artifact_bytes', 0) / 1e6:.2f}"))
+    return "\n".join(lines)
+
+
 def results_text(status: dict) -> str:
     """What fine-tuning bought: the model beside the two baselines, then per-class precision and recall."""
+    if "entity_f1" in status["test_metrics"]:
+        return entity_results_text(status)
     tm, base, info = status["test_metrics"], status["baselines"], status["info"]
     split = info.get("score_split", "test")
     lines = [t("results.title", split=split, examples=f"{tm['examples']:,}"),
@@ -224,7 +260,8 @@ def build_monitor_tab(studio: Studio) -> MonitorTab:
             state["results_drawn"] = True
             text = results_text(status)
             tm = status["test_metrics"]
-            matrix = gr.Plot(value=confusion_figure(tm["confusion_matrix"], tm["labels"]), visible=True)
+            matrix = (gr.Plot(value=confusion_figure(tm["confusion_matrix"], tm["labels"]), visible=True)
+                      if "confusion_matrix" in tm else gr.Plot(visible=False))  # a token classifier has none
         elif not status["test_metrics"] and state.get("results_drawn") is not False:
             state["results_drawn"] = False
             text, matrix = "", gr.Plot(visible=False)

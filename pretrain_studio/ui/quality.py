@@ -61,9 +61,11 @@ def verdict_line(info: dict) -> str:
     verdict = (info or {}).get("verdict")
     if not verdict:
         return ""
+    entities = "above_memorise" in verdict  # a token classifier: its first baseline memorises training entities
     if verdict.get("above_majority") and verdict.get("above_linear_probe"):
-        return t("verdict.ok")
-    key = "verdict.below_majority" if not verdict.get("above_majority") else "verdict.below_probe"
+        return t("verdict.ok_entities" if entities else "verdict.ok")
+    first = "verdict.below_memorise" if entities else "verdict.below_majority"
+    key = first if not verdict.get("above_majority") else "verdict.below_probe"
     return t(key, advice=translate_advice(verdict.get("advice", "")))
 
 

@@ -1,5 +1,6 @@
-"""Try tab: fill-mask on a pretrained MLM model, and the classification playground for fine-tuned runs
-(one text -> label probabilities; a file -> downloadable predictions, and metrics when it has labels)."""
+"""Try tab: fill-mask on a pretrained MLM model, the classification playground for fine-tuned runs
+(one text -> label probabilities; a file -> downloadable predictions, and metrics when it has labels), and the
+named-entity playground (try_entities.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from ..studio import Studio
 from .errors import ui_error, user_errors
 from .i18n import t, translate_columns, widget
 from .plots import confusion_figure, probabilities_figure, topk_figure
+from .try_entities import build_entity_playground
 
 
 @dataclass
 class TryTab:
     model: gr.Dropdown
     classifier: gr.Dropdown
+    tagger: gr.Dropdown
 
 
 def model_choices(studio: Studio) -> list[tuple[str, str]]:
@@ -54,7 +57,8 @@ def build_try_tab(studio: Studio) -> TryTab:
     text.submit(on_fill, [model, text, top_k], [chart, table], api_visibility="private")
     refresh.click(lambda: gr.Dropdown(choices=model_choices(studio)), None, model, api_visibility="private")
     classifier = build_classification_playground(studio)
-    return TryTab(model=model, classifier=classifier)
+    tagger = build_entity_playground(studio)
+    return TryTab(model=model, classifier=classifier, tagger=tagger)
 
 
 def build_classification_playground(studio: Studio) -> gr.Dropdown:

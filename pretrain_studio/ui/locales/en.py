@@ -115,6 +115,8 @@ MESSAGES: dict[str, str] = {
     "label.scheduler": "Schedule",
     "label.class_weights": "Class weights",
     "label.group_by_length": "Length-grouped batches",
+    "label.task": "Task",
+    "label.label_all_subtokens": "Tag every sub-token",
     "label.early_stopping_patience": "Early-stopping patience",
     "label.early_stopping_metric": "Best-model metric",
     "label.top_layers": "Layers to train",
@@ -216,6 +218,29 @@ MESSAGES: dict[str, str] = {
                         "Class imbalance (largest / smallest class in train): **{imbalance}**  \n"
                         "Texts in more than one split: {overlaps}  \nColumns: text `{text}`{pair}, label `{label}`"),
 
+    "dataset.intro_tokens": ("**Named entities (token classification):** a CoNLL column file (one token per line, "
+                             "the tag in the last column, blank lines between sentences; `-DOCSTART-` lines start a "
+                             "document), JSON Lines with a list of tokens and a list of tags, or one character per "
+                             "line (Chinese). IOB1, IOB2 (BIO), BIOES/BMES and IO tags are detected; the file's "
+                             "extension does not matter."),
+    "dataset.task": "Task",
+    "dataset.task_auto": "auto (from the file)",
+    "dataset.task_sequence": "text classification",
+    "dataset.task_token": "named entities (token classification)",
+    "dataset.token_file": "Token-labelled file ({format}): named entities. For JSON Lines, the text and label "
+                          "columns name the tokens and tags fields.",
+    "dataset.added_tokens": "Added **{name}**: {splits} sentences, entity types {types}, tags {scheme}.",
+    "dataset.entities": "Entities per type",
+    "dataset.lengths": "Sentence lengths (tokens, train)",
+    "dataset.token_summary": ("### {name}\n`{dataset_id}` · named entities  \nSentences: {splits}{split_made}  \n"
+                              "Tokens: {tokens}{characters}  \nTag scheme in the files: **{scheme}** (stored as IOB2)"
+                              "  \nEntities: {entities}  \nTest entities never seen as an entity in training: "
+                              "**{unseen}**  \nLongest sentence: {longest} tokens (longer than max_seq_length "
+                              "sub-tokens: read in overlapping windows)  \n{problems}"),
+    "dataset.characters": " (one character per line)",
+    "dataset.split_by": " (split by {unit} with the seed)",
+    "dataset.no_problems": "Tag sequences: all valid.",
+
     # --- Fine-tune ---------------------------------------------------------------------------------------------------
     "finetune.top_box": "Top layers",
     "finetune.lora_box": "LoRA / AdaLoRA / IA3",
@@ -250,6 +275,16 @@ MESSAGES: dict[str, str] = {
     "results.majority": "| majority class ({predicts}) | {accuracy} | {f1} |",
     "results.per_class_header": "| label | precision | recall | support |",
     "results.parameters": "{trainable} of {total} parameters trained ({share}); saved artefact {size} MB.",
+    "results.entities_title": "#### Results on the {split} split ({sentences} sentences; entities scored strictly: type and both boundaries)",
+    "results.entities_header": "| model | entity F1 | precision | recall |",
+    "results.entities_fine_tuned": "| **fine-tuned ({method})** | **{f1}** | **{precision}** | **{recall}** |",
+    "results.entities_probe": "| linear probe per token on the frozen base | {f1} | {precision} | {recall} |",
+    "results.entities_memorise": "| memorise the training entities | {f1} | {precision} | {recall} |",
+    "results.per_type_header": "| type | F1 | precision | recall | support |",
+    "results.partial": ("Partial matches (SemEval 2013): boundaries right whatever the type, F1 {exact}; type right "
+                        "with some overlap, F1 {ent_type}; half credit for overlap, F1 {partial}. Token accuracy "
+                        "{accuracy}."),
+    "results.errors_header": "| error | gold | predicted | count | example |",
 
     # --- Runs: All runs and a run's page ----------------------------------------------------------------------------
     "runs.all_kinds": "all kinds",
@@ -390,6 +425,21 @@ MESSAGES: dict[str, str] = {
     "try.first_mask": "First mask",
     "try.predictions": "Predictions",
     "try.mask_title": "mask {number}",
+    "try.entities_title": "### Named entities",
+    "try.tagger": "NER run",
+    "try.compare_taggers": "Compare with (side by side)",
+    "try.find_entities": "Find entities",
+    "try.entities": "Entities by type",
+    "try.entity_table": "Entities and scores",
+    "try.tag_file_intro": ("Tag a file: a text file (one text per line) gives JSON Lines of the entities of each; a "
+                           "CoNLL or JSON Lines file with gold tags gives the same format with a predicted column, "
+                           "the entity scores and the error table."),
+    "try.tag_file": "Tag file",
+    "try.tagged": "Tagged {rows} texts.",
+    "try.tagged_scored": ("Tagged {rows} sentences: entity F1 **{f1}** (precision {precision}, recall {recall}), "
+                          "token accuracy {accuracy}."),
+    "try.per_type": "Per entity type",
+    "try.error_table": "Most frequent errors",
     "try.classify_title": "### Classify",
     "try.classifier": "Classifier (fine-tuning run)",
     "try.text": "Text",
@@ -436,6 +486,7 @@ MESSAGES: dict[str, str] = {
     "error.choose_runs_to_ask": "choose the runs to ask first",
     "error.choose_model": "choose a model: complete a pretraining run first",
     "error.choose_classifier": "choose a classifier: complete a fine-tuning run first",
+    "error.choose_tagger": "choose a NER run: complete a token-classification fine-tune first",
     "error.choose_classifier_first": "choose a classifier first",
     "error.tick_confirm": "tick \"Yes, delete this run and its files\" first",
 
@@ -452,6 +503,8 @@ MESSAGES: dict[str, str] = {
     "label.finetune_num_epochs": "Epochs (0 = auto)",
     "col.verdict": "verdict",
     "verdict.ok": "✓ Above the majority class and the linear probe.",
+    "verdict.ok_entities": "✓ Above memorising the training entities and the per-token linear probe.",
+    "verdict.below_memorise": "⚠ **Not above memorising the training entities**: {advice}",
     "verdict.below_majority": "⚠ **Not above the majority class**: {advice}",
     "verdict.below_probe": "⚠ **Not above the linear probe**: {advice}",
     "verdict.marker_ok": "✓ above probe",

@@ -112,6 +112,8 @@ MESSAGES: dict[str, str] = {
     "label.scheduler": "学习率调度",
     "label.class_weights": "类别加权",
     "label.group_by_length": "按长度分组成批",
+    "label.task": "任务",
+    "label.label_all_subtokens": "每个子词都带标签",
     "label.early_stopping_patience": "早停耐心值",
     "label.early_stopping_metric": "最佳模型指标",
     "label.top_layers": "训练的层数",
@@ -212,6 +214,25 @@ MESSAGES: dict[str, str] = {
                         "类别不平衡度（训练集最大类 / 最小类）：**{imbalance}**  \n"
                         "在多个划分中出现的文本：{overlaps}  \n列：文本 `{text}`{pair}，标签 `{label}`"),
 
+    "dataset.intro_tokens": ("**命名实体（词元分类）：** CoNLL 列格式文件（每行一个词元，最后一列是标签，句子之间空一行；"
+                             "`-DOCSTART-` 行开始一篇文档）、每行一个词元列表和一个标签列表的 JSON Lines，或每行一个字"
+                             "（中文）。自动识别 IOB1、IOB2（BIO）、BIOES/BMES 和 IO 标签；与文件扩展名无关。"),
+    "dataset.task": "任务",
+    "dataset.task_auto": "自动（按文件内容）",
+    "dataset.task_sequence": "文本分类",
+    "dataset.task_token": "命名实体（词元分类）",
+    "dataset.token_file": "词元标注文件（{format}）：命名实体。JSON Lines 文件中，文本列和标签列分别指词元字段和标签字段。",
+    "dataset.added_tokens": "已添加 **{name}**：{splits} 句，实体类型 {types}，标签体系 {scheme}。",
+    "dataset.entities": "各类型实体数",
+    "dataset.lengths": "句子长度（词元数，训练集）",
+    "dataset.token_summary": ("### {name}\n`{dataset_id}` · 命名实体  \n句子：{splits}{split_made}  \n"
+                              "词元：{tokens}{characters}  \n文件中的标签体系：**{scheme}**（以 IOB2 保存）  \n"
+                              "实体：{entities}  \n测试集中从未在训练集作为实体出现的实体：**{unseen}**  \n"
+                              "最长句子：{longest} 个词元（超过 max_seq_length 个子词的句子按重叠窗口读取）  \n{problems}"),
+    "dataset.characters": "（每行一个字）",
+    "dataset.split_by": "（按{unit}以随机种子划分）",
+    "dataset.no_problems": "标签序列：全部有效。",
+
     # --- Fine-tune ---------------------------------------------------------------------------------------------------
     "finetune.top_box": "顶层",
     "finetune.lora_box": "LoRA / AdaLoRA / IA3",
@@ -246,6 +267,15 @@ MESSAGES: dict[str, str] = {
     "results.majority": "| 多数类（{predicts}） | {accuracy} | {f1} |",
     "results.per_class_header": "| 标签 | 精确率 | 召回率 | 样本数 |",
     "results.parameters": "训练了 {trainable} / {total} 个参数（{share}）；保存的产物 {size} MB。",
+    "results.entities_title": "#### 在 {split} 划分上的结果（{sentences} 句；实体严格计分：类型和两端边界都要对）",
+    "results.entities_header": "| 模型 | 实体 F1 | 精确率 | 召回率 |",
+    "results.entities_fine_tuned": "| **微调（{method}）** | **{f1}** | **{precision}** | **{recall}** |",
+    "results.entities_probe": "| 冻结基座上的逐词元线性探针 | {f1} | {precision} | {recall} |",
+    "results.entities_memorise": "| 记住训练集中的实体 | {f1} | {precision} | {recall} |",
+    "results.per_type_header": "| 类型 | F1 | 精确率 | 召回率 | 数量 |",
+    "results.partial": ("部分匹配（SemEval 2013）：边界正确（不论类型）F1 {exact}；类型正确且有重叠 F1 {ent_type}；"
+                        "重叠记半分 F1 {partial}。词元准确率 {accuracy}。"),
+    "results.errors_header": "| 错误 | 标准 | 预测 | 次数 | 例句 |",
 
     # --- Runs: All runs and a run's page ----------------------------------------------------------------------------
     "runs.all_kinds": "全部类型",
@@ -382,6 +412,19 @@ MESSAGES: dict[str, str] = {
     "try.first_mask": "第一个掩码",
     "try.predictions": "预测",
     "try.mask_title": "掩码 {number}",
+    "try.entities_title": "### 命名实体",
+    "try.tagger": "NER 运行",
+    "try.compare_taggers": "并排比较",
+    "try.find_entities": "识别实体",
+    "try.entities": "按类型标出的实体",
+    "try.entity_table": "实体与分数",
+    "try.tag_file_intro": ("标注一个文件：纯文本文件（每行一段文本）得到每段文本实体的 JSON Lines；带标准标签的 CoNLL 或 "
+                           "JSON Lines 文件得到同样格式并加一列预测，以及实体分数和错误表。"),
+    "try.tag_file": "标注文件",
+    "try.tagged": "已标注 {rows} 段文本。",
+    "try.tagged_scored": "已标注 {rows} 句：实体 F1 **{f1}**（精确率 {precision}，召回率 {recall}），词元准确率 {accuracy}。",
+    "try.per_type": "各实体类型",
+    "try.error_table": "最常见的错误",
     "try.classify_title": "### 分类",
     "try.classifier": "分类器（微调运行）",
     "try.text": "文本",
@@ -426,6 +469,7 @@ MESSAGES: dict[str, str] = {
     "error.choose_runs_to_ask": "请先选择要询问的运行",
     "error.choose_model": "请选择一个模型：先完成一次预训练运行",
     "error.choose_classifier": "请选择一个分类器：先完成一次微调运行",
+    "error.choose_tagger": "请选择一个 NER 运行：先完成一次词元分类微调",
     "error.choose_classifier_first": "请先选择一个分类器",
     "error.tick_confirm": "请先勾选“是的，删除此运行及其文件”",
 
@@ -468,6 +512,8 @@ MESSAGES: dict[str, str] = {
     "label.finetune_num_epochs": "轮数（0 = 自动）",
     "col.verdict": "结论",
     "verdict.ok": "✓ 高于多数类基线和线性探针。",
+    "verdict.ok_entities": "✓ 优于记住训练集实体的基线和逐词元线性探针。",
+    "verdict.below_memorise": "⚠ **不比记住训练集实体更好**：{advice}",
     "verdict.below_majority": "⚠ **没有超过多数类基线**：{advice}",
     "verdict.below_probe": "⚠ **没有超过线性探针**：{advice}",
     "verdict.marker_ok": "✓ 超过探针",
