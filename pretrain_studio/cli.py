@@ -4,6 +4,7 @@
                           [--auth-file FILE] [--max-upload-size 2GB] [--share]
     pretrain-studio pretrain --corpus FILE [FILE ...] [--model-size tiny --max-steps 200 ...]
     pretrain-studio finetune --train FILE [--validation FILE --test FILE] --base-model RUN_OR_FOLDER --method lora ...
+    pretrain-studio finetune --task token_classification --train train.conll ... (named entities)
     pretrain-studio run runs/<run_id>/config.json     # replay a run's saved settings (either kind)
     pretrain-studio runs [--kind K --status S --text T]   # table of runs
     pretrain-studio resume RUN_ID [--max-steps N | --num-epochs E]   # continue from the newest checkpoint
@@ -85,13 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune = sub.add_parser("finetune", help="ingest a labelled dataset and fine-tune in the foreground")
     finetune.add_argument("--train", required=True, metavar="FILE", help="training file (csv, tsv, jsonl, parquet, "
-                          "or '<label> <text>' / '__label__<label> <text>' lines)")
+                          "or '<label> <text>' / '__label__<label> <text>' lines; for --task token_classification a "
+                          "CoNLL column file, JSON Lines of tokens and tags, or one character per line)")
     finetune.add_argument("--validation", metavar="FILE", help="validation file (else a stratified split)")
     finetune.add_argument("--test", metavar="FILE", help="test file (else a stratified split)")
     finetune.add_argument("--text-column", default=None, help="text column (headerless files: col1, col2, ...)")
     finetune.add_argument("--text-pair-column", default=None, help="second text column for sentence pairs")
     finetune.add_argument("--label-column", default=None, help="label column")
     finetune.add_argument("--dataset-name", default="", help="name of the dataset in the workspace")
+    finetune.add_argument("--label-names", default=None,
+                          help="token classification, JSON Lines with integer tags: their names in order "
+                               "(O,B-PER,I-PER,...) or a file of one name per line")
     _add_config_flags(finetune, FinetuneConfig, skip=("dataset_id",))
     _add_workspace(finetune)
 
@@ -193,8 +198,15 @@ def main(argv: list[str] | None = None) -> int:
                       if f.name != "dataset_id" and getattr(args, f.name) is not None}
             studio.finetune_config({**values, "dataset_id": PENDING_DATA}, check_data=False)  # as for pretrain
             dataset = studio.upload_dataset(args.dataset_name, args.train, args.text_column, args.label_column,
-                                            args.validation, args.test, args.text_pair_column, seed=args.seed or 42)
-            print(f"dataset {dataset['dataset_id']}: {dataset['splits']} rows, labels {dataset['labels']}")
+                                            args.validation, args.test, args.text_pair_column, seed=args.seed or 42,
+                                            task=values.get("task", "auto"), label_names=args.label_names)
+            if dataset["task"] == "token_classification":
+                print(f"dataset {dataset['dataset_id']}: {dataset['splits']} sentences, {dataset['tag_scheme']} "
+                      f"tags, entities {dataset['entities']['train']}")
+                if dataset["tag_problems"]["count"]:
+                    print(f"note: {dataset['tag_problems']['message']}")
+            else:
+                print(f"dataset {dataset['dataset_id']}: {dataset['splits']} rows, labels {dataset['labels']}")
             values.update(kind="finetune", dataset_id=dataset["dataset_id"])
             return train_foreground(studio, values)
         if args.command == "run":

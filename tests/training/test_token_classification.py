@@ -221,3 +221,22 @@ def test_a_conll_slice_beats_its_memorise_baseline(tmp_path, minilm):
         assert tm["entity_f1"] > memorise["entity_f1"] + 0.1, (tm["entity_f1"], memorise["entity_f1"])
     finally:
         studio.close()
+
+
+def test_the_cli_fine_tunes_a_token_classifier_and_refuses_a_bad_file(tmp_path, minilm):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pretrain_studio", "finetune", *args, "--workspace",
+                               str(tmp_path / "ws")], cwd=REPO, capture_output=True, text=True, timeout=600)
+
+    result = cli("--task", "token_classification", "--train", str(AUSTEN["train"]), "--validation",
+                 str(AUSTEN["dev"]), "--test", str(AUSTEN["test"]), "--base-model", minilm, "--max-steps", "10",
+                 "--eval-steps", "10", "--batch-size", "16")
+    assert result.returncode == 0, result.stderr
+    assert "IOB2 tags" in result.stdout and "entity F1" in result.stdout and "memorise" in result.stdout
+    bad = tmp_path / "bad.conll"
+    bad.write_text("EU B-ORG\nrejects\n", encoding="utf-8")
+    refused = cli("--task", "token_classification", "--train", str(bad), "--base-model", minilm)
+    assert refused.returncode == 2 and "bad.conll" in refused.stderr and "line 2" in refused.stderr
