@@ -23,8 +23,8 @@ from .i18n import after_switch, t, translate_columns, translate_error, widget
 from .monitor_tab import run_choices
 from .plots import compare_figure
 
-METRICS = ["train_loss", "eval_loss", "eval_accuracy", "eval_f1", "perplexity", "learning_rate", "grad_norm",
-           "tokens_per_second", "examples_per_second"]
+METRICS = ["train_loss", "eval_loss", "eval_accuracy", "eval_f1", "eval_entity_f1", "perplexity", "learning_rate",
+           "grad_norm", "tokens_per_second", "examples_per_second"]
 FIRST_METRICS = ["train_loss", "eval_loss", "perplexity", "eval_accuracy", "eval_f1"]
 LIVE_SECONDS = 5.0
 

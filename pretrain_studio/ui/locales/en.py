@@ -40,6 +40,7 @@ MESSAGES: dict[str, str] = {
     "metric.eval_accuracy": "eval accuracy",
     "metric.masked_accuracy": "masked accuracy",
     "metric.eval_f1": "eval macro-F1",
+    "metric.eval_entity_f1": "eval entity F1",
     "metric.learning_rate": "learning rate",
     "launch.launched": "Launched run `{run_id}` ({status}).",
 

@@ -37,6 +37,7 @@ MESSAGES: dict[str, str] = {
     "metric.eval_accuracy": "验证准确率",
     "metric.masked_accuracy": "掩码准确率",
     "metric.eval_f1": "验证宏 F1",
+    "metric.eval_entity_f1": "验证实体 F1",
     "metric.learning_rate": "学习率",
     "launch.launched": "已启动运行 `{run_id}`（{status}）。",
 
