@@ -18,50 +18,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                          EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments)
+                          PrinterCallback, Trainer)
 
 from ..config import PEFT_METHODS, ConfigError, FinetuneConfig
 from ..data.labelled import load_labelled
 from ..model_store import artefact_bytes, is_classifier_folder, load_encoder_weights_source, save_classifier
 from ..pooling import apply_pooling
-from .checkpoints import checkpoint_step, newest_complete_checkpoint
 from .classification_metrics import (accuracy_and_f1, classification_report, linear_probe_baseline,
                                      majority_baseline)
-from .distributed import evaluate_before_training, is_main, main_first, rank_device
+from .distributed import is_main, main_first, rank_device
+from .finetune_loop import fine_tuning_callbacks, optimizers_for, train_to_end, training_arguments
 from .hardware import resolve_device, resolve_precision
 from .head_init import init_head_from_probe
 from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters, target_modules_for
-from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
-from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed
+from .reporting import RunReporter, keep_tracker_logs_in
 from .verdict import fine_tuning_verdict
-
-
-class AdaLoraBudget(TrainerCallback):
-    """AdaLoRA re-allocates ranks after every optimizer step, while the gradients are still there."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def on_optimizer_step(self, args, state, control, **kwargs):
-        self.model.base_model.update_and_allocate(state.global_step)
-
-
-class EarlyStopping(EarlyStoppingCallback):
-    """The Trainer's early stopping, remembering when and why it ended the run (the Trainer only stops): a
-    run that ends before its last step must say so, or it looks like it crashed or was stopped by hand."""
-
-    def __init__(self, patience: int):
-        super().__init__(early_stopping_patience=patience)
-        self.stopped: dict | None = None
-
-    def on_evaluate(self, args, state, control, metrics, **kwargs):
-        super().on_evaluate(args, state, control, metrics, **kwargs)
-        if self.stopped is None and self.early_stopping_patience_counter >= self.early_stopping_patience:
-            self.stopped = {"step": state.global_step, "metric": args.metric_for_best_model,
-                            "patience": self.early_stopping_patience,
-                            "reason": f"{args.metric_for_best_model} did not improve for "
-                                      f"{self.early_stopping_patience} evaluation(s) in a row"}
 
 
 def split_columns(dataset) -> tuple[list[str], list[str] | None, list[int]]:
@@ -176,37 +148,7 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
                        desc="tokenizing", keep_in_memory=True)
 
     # --- trainer ------------------------------------------------------------------------
-    greater = cfg.early_stopping_metric != "eval_loss"
-    args = TrainingArguments(
-        output_dir=str(run_dir / "checkpoints"),
-        max_steps=cfg.max_steps if cfg.max_steps > 0 else (UNBOUNDED_STEPS if budget_only else -1),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=max(cfg.batch_size, 64),
-        learning_rate=rate,
-        lr_scheduler_type=cfg.scheduler,
-        warmup_steps=cfg.warmup_steps if cfg.warmup_steps < 1 else int(cfg.warmup_steps),
-        weight_decay=cfg.weight_decay,
-        eval_strategy="steps", eval_steps=cfg.eval_steps,
-        # The best checkpoint becomes the final model, so checkpoints are written at every evaluation.
-        save_strategy="steps", save_steps=cfg.eval_steps, save_total_limit=2,
-        # AdaLoRA prunes ranks as it trains, so an earlier checkpoint no longer fits the model's shapes:
-        # its final model is the last step's. Every other method ends on its best checkpoint.
-        load_best_model_at_end=cfg.method != "adalora", metric_for_best_model=cfg.early_stopping_metric,
-        greater_is_better=greater,
-        logging_steps=cfg.logging_steps, logging_nan_inf_filter=False,
-        seed=cfg.seed, use_cpu=device == "cpu",
-        bf16=precision == "bf16", fp16=precision == "fp16",
-        report_to=cfg.trackers(), disable_tqdm=not show_progress, dataloader_num_workers=0,
-        # Batches of similar lengths pad little. The Trainer then also orders evaluation and prediction by
-        # length, so scores are always computed from the label ids that come back with the predictions.
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-    )
-    optimizers = (None, None)
-    if cfg.optimizer == "sgd":
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizers = (torch.optim.SGD(trainable, lr=args.learning_rate, momentum=0.9,
-                                      weight_decay=cfg.weight_decay), None)
+    args = training_arguments(cfg, run_dir, rate, epochs, budget_only, device, precision, show_progress)
     loss_fn = None
     if cfg.class_weights:
         # Inverse class frequency, scaled so that a balanced dataset gets weight 1 for every class.
@@ -220,56 +162,19 @@ def run_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: RunReport
 
     # Counts the padding of training batches only (evaluation runs with the model in eval mode).
     collator = PaddingMeter(DataCollatorWithPadding(tokenizer), counting=lambda: model.training)
-    callback = RegistryCallback(reporter, cfg.effective_batch_size(), throughput_name="examples_per_second",
-                                perplexity=False)
-    callbacks = [callback]
-    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
-    budget = None
-    if cfg.time_budget_minutes:
-        budget = TimeBudget(cfg.time_budget_minutes, elapsed=restore_elapsed(resume_from), checkpoint_at_end=True)
-        reporter.info(time_budget_seconds=budget.budget)
-        # Before the registry callback: the evaluation and checkpoint it asks for at the budget's last step then
-        # pass the registry's guards (a NaN loss ends the run first, Stop and Cancel clear them, the checkpoint
-        # is marked in progress) like any other.
-        callbacks.insert(0, budget)
-    early_stopping = EarlyStopping(cfg.early_stopping_patience) if cfg.early_stopping_patience else None
-    if early_stopping is not None:
-        callbacks.append(early_stopping)
-    if cfg.method == "adalora":
-        callbacks.append(AdaLoraBudget(model))
+    callbacks = fine_tuning_callbacks(cfg, reporter, model, args)
     trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded[eval_split],
                       data_collator=collator, processing_class=tokenizer,
-                      compute_metrics=accuracy_and_f1, callbacks=callbacks, optimizers=optimizers,
-                      compute_loss_func=loss_fn)
+                      compute_metrics=accuracy_and_f1, callbacks=callbacks.all,
+                      optimizers=optimizers_for(cfg, model, args), compute_loss_func=loss_fn)
     if not show_progress:
         trainer.remove_callback(PrinterCallback)
     keep_tracker_logs_in(trainer, run_dir)
-    if budget is not None:  # the learning rate follows the clock (time_budget.py)
-        budget.drive_schedule(trainer, cfg.warmup_steps)
 
     # --- train (the best checkpoint is loaded at the end) --------------------------------
-    # The steps after the checkpoint (all of them, from step 0, without one) are trained again: their old points
-    # leave the curves, so a step is never recorded twice.
-    reporter.rewind(checkpoint_step(resume_from) if resume_from is not None else None)
-    if resume_from is not None:
-        reporter.log(f"resuming from {resume_from.name}")
-    else:
-        evaluate_before_training(trainer)  # the untrained classifier: the curves' starting point at step 0
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    if callback.cancelled:
-        reporter.log(f"cancelled at step {trainer.state.global_step}")
+    if not train_to_end(trainer, cfg, reporter, callbacks, budget_only, collator):
         return {"status": "cancelled", "step": trainer.state.global_step}
-    if budget is not None:
-        budget.report_end(reporter)
-    if early_stopping is not None and early_stopping.stopped is not None:
-        stopped = early_stopping.stopped
-        reporter.info(early_stopped=stopped)
-        bound = "the time budget" if budget_only else trainer.state.max_steps
-        reporter.log(f"early stopping at step {stopped['step']} of {bound}: {stopped['reason']}")
-    reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric,
-                  padding_share=collator.padding_share)
-    reporter.log(f"padding: {collator.padding_share:.1%} of the training batches' positions"
-                 f"{' (length-grouped batches)' if cfg.group_by_length else ''}")
+    callback = callbacks.registry
 
     # --- what fine-tuning bought: the score split, beside two baselines -------------------
     reporter.log(f"scoring the {score_split} split and computing baselines")

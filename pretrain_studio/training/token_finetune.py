@@ -21,20 +21,18 @@ import numpy as np
 import torch
 from torch.utils.data import SequentialSampler
 from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                          PrinterCallback, Trainer, TrainingArguments)
+                          PrinterCallback, Trainer)
 
 from ..config import PEFT_METHODS, ConfigError, FinetuneConfig
 from ..data.token_labelled import load_token_labelled, tag_names
 from ..model_store import artefact_bytes, save_classifier
-from .checkpoints import checkpoint_step, newest_complete_checkpoint
-from .distributed import evaluate_before_training
 from .entity_metrics import entity_report, error_table, memorise_baseline
-from .finetune import AdaLoraBudget, EarlyStopping, dropout_settings, plain_base_folder
+from .finetune import dropout_settings, plain_base_folder
+from .finetune_loop import fine_tuning_callbacks, optimizers_for, train_to_end, training_arguments
 from .hardware import resolve_device, resolve_precision
 from .padding import PaddingMeter
 from .peft_methods import apply_method, count_parameters, target_modules_for
-from .reporting import RegistryCallback, RunReporter, keep_tracker_logs_in
-from .time_budget import UNBOUNDED_STEPS, TimeBudget, restore_elapsed
+from .reporting import RunReporter, keep_tracker_logs_in
 from .token_alignment import encode_windows, word_scores
 from .token_probe import fit_probe, init_token_head, probe_predict
 from .verdict import entity_verdict
@@ -172,70 +170,22 @@ def run_token_finetuning(cfg: FinetuneConfig, run_dir: str | Path, reporter: Run
                                        "f1", "accuracy")}
 
     # --- trainer ------------------------------------------------------------------------
-    args = TrainingArguments(
-        output_dir=str(run_dir / "checkpoints"),
-        max_steps=cfg.max_steps if cfg.max_steps > 0 else (UNBOUNDED_STEPS if budget_only else -1),
-        num_train_epochs=epochs, per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=max(cfg.batch_size, 64), learning_rate=rate, lr_scheduler_type=cfg.scheduler,
-        warmup_steps=cfg.warmup_steps if cfg.warmup_steps < 1 else int(cfg.warmup_steps),
-        weight_decay=cfg.weight_decay, eval_strategy="steps", eval_steps=cfg.eval_steps,
-        save_strategy="steps", save_steps=cfg.eval_steps, save_total_limit=2,
-        load_best_model_at_end=cfg.method != "adalora", metric_for_best_model=cfg.early_stopping_metric,
-        greater_is_better=cfg.early_stopping_metric != "eval_loss",
-        logging_steps=cfg.logging_steps, logging_nan_inf_filter=False, seed=cfg.seed, use_cpu=device == "cpu",
-        bf16=precision == "bf16", fp16=precision == "fp16", report_to=cfg.trackers(),
-        disable_tqdm=not show_progress, dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-    )
-    optimizers = (None, None)
-    if cfg.optimizer == "sgd":
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizers = (torch.optim.SGD(trainable, lr=args.learning_rate, momentum=0.9,
-                                      weight_decay=cfg.weight_decay), None)
+    args = training_arguments(cfg, run_dir, rate, epochs, budget_only, device, precision, show_progress)
     collator = PaddingMeter(DataCollatorForTokenClassification(tokenizer), counting=lambda: model.training)
-    callback = RegistryCallback(reporter, cfg.effective_batch_size(), throughput_name="examples_per_second",
-                                perplexity=False)
-    callbacks = [callback]
-    resume_from = newest_complete_checkpoint(args.output_dir, log=reporter.log)
-    budget = None
-    if cfg.time_budget_minutes:
-        budget = TimeBudget(cfg.time_budget_minutes, elapsed=restore_elapsed(resume_from), checkpoint_at_end=True)
-        reporter.info(time_budget_seconds=budget.budget)
-        callbacks.insert(0, budget)
-    early_stopping = EarlyStopping(cfg.early_stopping_patience) if cfg.early_stopping_patience else None
-    if early_stopping is not None:
-        callbacks.append(early_stopping)
-    if cfg.method == "adalora":
-        callbacks.append(AdaLoraBudget(model))
+    callbacks = fine_tuning_callbacks(cfg, reporter, model, args)
+    # Only each word's first sub-token is scored: the argmax per position is all compute_metrics needs.
     trainer = WindowTrainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded[eval_split],
                             data_collator=collator, processing_class=tokenizer, compute_metrics=compute_metrics,
-                            callbacks=callbacks, optimizers=optimizers,
+                            callbacks=callbacks.all, optimizers=optimizers_for(cfg, model, args),
                             preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1))
     if not show_progress:
         trainer.remove_callback(PrinterCallback)
     keep_tracker_logs_in(trainer, run_dir)
-    if budget is not None:
-        budget.drive_schedule(trainer, cfg.warmup_steps)
 
     # --- train (the best checkpoint is loaded at the end) --------------------------------
-    reporter.rewind(checkpoint_step(resume_from) if resume_from is not None else None)
-    if resume_from is not None:
-        reporter.log(f"resuming from {resume_from.name}")
-    else:
-        evaluate_before_training(trainer)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    if callback.cancelled:
-        reporter.log(f"cancelled at step {trainer.state.global_step}")
+    if not train_to_end(trainer, cfg, reporter, callbacks, budget_only, collator):
         return {"status": "cancelled", "step": trainer.state.global_step}
-    if budget is not None:
-        budget.report_end(reporter)
-    if early_stopping is not None and early_stopping.stopped is not None:
-        reporter.info(early_stopped=early_stopping.stopped)
-        reporter.log(f"early stopping at step {early_stopping.stopped['step']}: {early_stopping.stopped['reason']}")
-    reporter.info(best_checkpoint=trainer.state.best_model_checkpoint, best_metric=trainer.state.best_metric,
-                  padding_share=collator.padding_share)
-    reporter.log(f"padding: {collator.padding_share:.1%} of the training batches' positions"
-                 f"{' (length-grouped batches)' if cfg.group_by_length else ''}")
+    callback = callbacks.registry
 
     # --- what fine-tuning bought: the score split, beside the memorise baseline and the probe ---
     reporter.log(f"scoring the {score_split} split and computing baselines")
