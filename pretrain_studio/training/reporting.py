@@ -26,6 +26,9 @@ METRIC_NAMES = {
     "eval_loss": "eval_loss",
     "eval_accuracy": "eval_accuracy",
     "eval_f1": "eval_f1",
+    # token classification (training/token_finetune.py): eval_f1 and eval_accuracy repeat the first two
+    "eval_entity_f1": "eval_entity_f1",
+    "eval_token_accuracy": "eval_token_accuracy",
     "learning_rate": "learning_rate",
     "grad_norm": "grad_norm",
 }

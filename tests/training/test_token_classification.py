@@ -127,13 +127,15 @@ def test_a_short_run_beats_memorising_and_the_probe_on_people_it_never_saw(setup
     assert tm["entity_f1"] > baselines["memorise"]["entity_f1"] + 0.3
     assert tm["entity_f1"] > baselines["linear_probe"]["entity_f1"] + 0.05
     assert info["verdict"]["above_memorise"] and info["verdict"]["above_linear_probe"]
-    assert info["padding_share"] < 0.10  # length-grouped batches
+    # Length-grouped batches: the Trainer sorts within groups of a few batches, so 420 sentences leave more padding
+    # than a real set (the CoNLL slice below: under 10%).
+    assert info["padding_share"] < 0.25
     assert info["error_table"] and all(r["examples"] and "[[" in r["examples"][0] for r in info["error_table"])
 
 
 def test_the_run_records_a_falling_loss_and_an_entity_f1_curve(setup):
     studio, _, run = setup
-    points = studio.run_metrics(run["id"])
+    points = studio.run_metrics(run["run_id"])
     loss = [p["value"] for p in points if p["name"] == "train_loss"]
     f1 = {p["step"]: p["value"] for p in points if p["name"] == "eval_entity_f1"}
     assert loss[-1] < loss[0]
@@ -144,18 +146,18 @@ def test_the_run_records_a_falling_loss_and_an_entity_f1_curve(setup):
 def test_the_model_tags_raw_text_with_character_spans(setup):
     studio, _, run = setup
     text = "Elinor Dashwood walked with Colonel Brandon to Barton, and Marianne stayed in London."
-    spans = studio.tag_entities(run["id"], text)
+    spans = studio.tag_entities(run["run_id"], text)
     assert all(set(s) == {"start", "end", "type", "score", "text"} for s in spans)
     assert all(text[s["start"]:s["end"]] == s["text"] and 0 < s["score"] <= 1 for s in spans)
     found = {(s["text"], s["type"]) for s in spans}
     assert ("Elinor Dashwood", "PER") in found and ("Marianne", "PER") in found
     assert any(kind == "LOC" for _, kind in found)
-    assert studio.tag_entities(run["id"], "it was a fine morning .") == []
+    assert studio.tag_entities(run["run_id"], "it was a fine morning .") == []
 
 
 def test_a_saved_token_classifier_loads_with_plain_transformers(setup):
     studio, _, run = setup
-    folder = studio.workspace.run_dir(run["id"]) / "model"
+    folder = studio.workspace.run_dir(run["run_id"]) / "model"
     model = AutoModelForTokenClassification.from_pretrained(folder)
     assert [model.config.id2label[i] for i in range(5)] == NAMES
     assert json.loads((folder / "studio_model.json").read_text())["task"] == "token-classification"
@@ -163,13 +165,13 @@ def test_a_saved_token_classifier_loads_with_plain_transformers(setup):
 
 def test_predicting_a_conll_file_with_gold_tags_and_a_file_of_texts(setup, tmp_path):
     studio, _, run = setup
-    result = studio.predict_file(run["id"], AUSTEN["dev"])
+    result = studio.predict_file(run["run_id"], AUSTEN["dev"])
     assert result["rows"] == 120 and result["metrics"]["entity_f1"] > 0.5 and result["error_table"]
     lines = [l.split() for l in open(result["file"], encoding="utf-8").read().splitlines() if l]
     assert all(len(parts) == 3 for parts in lines)  # token, gold, predicted
     texts = tmp_path / "letters.txt"
     texts.write_text("Dear Marianne, we leave Norland tomorrow.\nNothing here.\n", encoding="utf-8")
-    tagged = studio.predict_file(run["id"], texts)
+    tagged = studio.predict_file(run["run_id"], texts)
     rows = [json.loads(l) for l in open(tagged["file"], encoding="utf-8")]
     assert [r["text"] for r in rows] == ["Dear Marianne, we leave Norland tomorrow.", "Nothing here."]
     assert any(e["text"] == "Marianne" for e in rows[0]["entities"])
@@ -183,7 +185,7 @@ def test_adapter_methods_train_save_and_reload_as_token_classifiers(setup, minil
                          "adapter_size": 16})
     assert run["info"]["trainable_share"] < 0.1
     recorded = run["info"]["test_metrics"]["entity_f1"]
-    reloaded = studio.predict_file(run["id"], AUSTEN["test"])["metrics"]["entity_f1"]
+    reloaded = studio.predict_file(run["run_id"], AUSTEN["test"])["metrics"]["entity_f1"]
     assert reloaded == pytest.approx(recorded, abs=0.02)  # the saved adapter is the trained one
 
 
@@ -219,6 +221,7 @@ def test_a_conll_slice_beats_its_memorise_baseline(tmp_path, minilm):
                              "eval_steps": 60, "batch_size": 16, "seed": 0})
         tm, memorise = run["info"]["test_metrics"], run["info"]["baselines"]["memorise"]
         assert tm["entity_f1"] > memorise["entity_f1"] + 0.1, (tm["entity_f1"], memorise["entity_f1"])
+        assert run["info"]["padding_share"] < 0.10
     finally:
         studio.close()
 
