@@ -20,6 +20,7 @@ from .monitor_tab import SERIAL, build_monitor_tab, run_choices
 from .pretrain_tab import base_model_choices, build_pretrain_tab
 from .queue_tab import build_queue_tab
 from .runs_table_tab import build_runs_table_tab
+from .try_entities import tagger_choices
 from .try_tab import build_try_tab, classifier_choices, model_choices
 
 
@@ -94,8 +95,11 @@ def build_app(studio: Studio) -> gr.Blocks:
             page.select(lambda: gr.Dropdown(choices=run_choices(studio)), None, monitor_tab.run,
                         api_visibility="private")
         try_page.select(lambda: (gr.Dropdown(choices=model_choices(studio)),
-                                 gr.Dropdown(choices=classifier_choices(studio))),
-                        None, [try_tab.model, try_tab.classifier], api_visibility="private")
+                                 gr.Dropdown(choices=classifier_choices(studio)),
+                                 gr.Dropdown(choices=tagger_choices(studio)),
+                                 gr.Dropdown(choices=tagger_choices(studio))),
+                        None, [try_tab.model, try_tab.classifier, try_tab.tagger, try_tab.other_taggers],
+                        api_visibility="private")
         dataset_tab.upload_event.then(lambda: (gr.Dropdown(choices=dataset_choices(studio)),
                                                gr.Dropdown(choices=dataset_choices(studio))), None,
                                       [finetune_tab.dataset, downstream], api_visibility="private")

@@ -44,7 +44,8 @@ def side_by_side(results: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_entity_playground(studio: Studio) -> gr.Dropdown:
+def build_entity_playground(studio: Studio) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """The playground; returns its run picker and its "compare with" picker (refreshed when the tab opens)."""
     widget(gr.Markdown, text="try.entities_title")
     choices = tagger_choices(studio)
     with gr.Row():
@@ -97,7 +98,7 @@ def build_entity_playground(studio: Studio) -> gr.Dropdown:
         return result["file"], text_summary, table, error_frame(result["error_table"])
 
     tag.click(on_tag, [tagger, upload], [download, summary, per_type, errors], api_visibility="private")
-    return tagger
+    return tagger, others
 
 
 def error_frame(rows: list[dict]) -> pd.DataFrame:

