@@ -59,7 +59,10 @@ def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: di
     """README.md for the exported run."""
     config = run["config"]
     info = run["info"]
-    kind = "MLM pretraining" if run["kind"] == "pretrain" else f"text classification ({config.get('method')})"
+    token_task = run["kind"] == "finetune" and config.get("task") == "token_classification"
+    kind = ("MLM pretraining" if run["kind"] == "pretrain" else
+            f"{'token classification (named entities)' if token_task else 'text classification'} "
+            f"({config.get('method')})")
     lines = [f"# {run['name']}", "", f"Exported from Pretrain Studio: run `{run['id']}`, {kind}, "
              f"status **{run['status']}** at step {run['step']}.", ""]
     if data:
@@ -69,7 +72,13 @@ def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: di
     lines += [f"| `{k}` | `{v}` |" for k, v in config.items()]
     lines += ["", "## Final metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {value:.6g} |" for name, value in sorted(finals.items())]
-    if info.get("test_metrics"):
+    if info.get("test_metrics") and token_task:
+        tm, base = info["test_metrics"], info["baselines"]
+        lines += ["", f"On the {info.get('score_split', 'test')} split: entity F1 {tm['entity_f1']:.4f} (strict, "
+                  f"micro; precision {tm['entity_precision']:.4f}, recall {tm['entity_recall']:.4f}), token accuracy "
+                  f"{tm['token_accuracy']:.4f} (memorise baseline {base['memorise']['entity_f1']:.4f}, per-token "
+                  f"linear probe {base['linear_probe']['entity_f1']:.4f})."]
+    elif info.get("test_metrics"):
         tm, base = info["test_metrics"], info["baselines"]
         lines += ["", f"On the {info.get('score_split', 'test')} split: accuracy {tm['accuracy']:.4f}, macro-F1 "
                   f"{tm['f1']:.4f} (majority class {base['majority']['accuracy']:.4f}, linear probe "
@@ -81,11 +90,15 @@ def model_card(run: dict, data: dict | None, fingerprint: str | None, finals: di
         lines += ["```python", "from transformers import pipeline", 'fill = pipeline("fill-mask", model="model")',
                   "```"]
     else:
+        auto_class = "AutoModelForTokenClassification" if token_task else "AutoModelForSequenceClassification"
         lines += ["`model/studio_model.json` names the method, the base model and the labels. Full and top-layer "
-                  "runs load with `AutoModelForSequenceClassification.from_pretrained(\"model\")`; peft runs with "
+                  f"runs load with `{auto_class}.from_pretrained(\"model\")`; peft runs with "
                   "`PeftModel.from_pretrained(base, \"model\")` on the base model"
                   + ("; `merged/` is a plain transformers model with the adapter merged in." if merged else ".")]
-        if architecture == "modernbert":
+        if token_task:
+            lines += ["", "Tags are IOB2 (`O`, `B-<type>`, `I-<type>`), one per word, read at the word's first "
+                      "sub-token (`tokenizer(words, is_split_into_words=True).word_ids()` maps them)."]
+        elif architecture == "modernbert":
             lines += ["", f"A ModernBERT classifier pools natively (`classifier_pooling`, here "
                       f"`{config.get('pooling', 'cls')}`): a full model's config.json carries it; for a peft "
                       "adapter, load the base with `classifier_pooling=\"" + str(config.get("pooling", "cls"))

@@ -243,3 +243,16 @@ def test_the_cli_fine_tunes_a_token_classifier_and_refuses_a_bad_file(tmp_path, 
     bad.write_text("EU B-ORG\nrejects\n", encoding="utf-8")
     refused = cli("--task", "token_classification", "--train", str(bad), "--base-model", minilm)
     assert refused.returncode == 2 and "bad.conll" in refused.stderr and "line 2" in refused.stderr
+
+
+def test_export_carries_the_token_classifier_and_its_scores(setup, tmp_path):
+    import zipfile
+
+    studio, _, run = setup
+    with zipfile.ZipFile(studio.export_run(run["run_id"])) as archive:
+        names = archive.namelist()
+        card = archive.read("README.md").decode("utf-8")
+    assert "model/studio_model.json" in names and any(n.startswith("model/") and n.endswith(".safetensors")
+                                                      for n in names)
+    assert "token classification (named entities)" in card and "AutoModelForTokenClassification" in card
+    assert f"entity F1 {run['info']['test_metrics']['entity_f1']:.4f}" in card
