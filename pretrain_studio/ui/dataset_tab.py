@@ -111,7 +111,7 @@ def build_dataset_tab(studio: Studio) -> DatasetTab:
                       api_visibility="private")
 
     @user_errors
-    def on_add(dataset_name, train, validation, test, text, pair, label, split_seed, dataset_task):
+    def on_add(dataset_name, train, validation, test, text, pair, label, split_seed, dataset_task="auto"):
         d = studio.upload_dataset(dataset_name, train, text or None, label or None, validation, test, pair or None,
                                   seed=int(split_seed or 42), task=dataset_task or "auto")
         splits = ", ".join(f"{s} {n:,}" for s, n in d["splits"].items())

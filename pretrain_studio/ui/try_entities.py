@@ -53,7 +53,7 @@ def build_entity_playground(studio: Studio) -> tuple[gr.Dropdown, gr.Dropdown]:
                         allow_custom_value=True, label="try.tagger", scale=3)
         others = widget(gr.Dropdown, choices=choices, multiselect=True, label="try.compare_taggers", scale=3)
         refresh = widget(gr.Button, text="monitor.refresh", scale=1)
-    text = widget(gr.Textbox, label="try.text", lines=2, value=EXAMPLE)
+    text = widget(gr.Textbox, label="try.entities_text", lines=2, value=EXAMPLE)
     find = widget(gr.Button, text="try.find_entities", variant="primary")
     marked = widget(gr.HighlightedText, label="try.entities", combine_adjacent=False, show_legend=True)
     found = widget(gr.Dataframe, label="try.entity_table", interactive=False)

@@ -102,7 +102,7 @@ def walk_through(page, app_server) -> None:
     # --- 4. Try: the entities highlighted by type ---------------------------------------------------------------
     open_tab(page, "Try")
     choose(page, "NER run", run_id)
-    box = field(page, "Text").last
+    box = field(page, "Text to tag")
     box.fill(SENTENCE)
     page.get_by_role("button", name="Find entities").click()
     spans = client.predict(run_id, SENTENCE, api_name="/tag_entities")

@@ -251,8 +251,8 @@ def test_export_carries_the_token_classifier_and_its_scores(setup, tmp_path):
     studio, _, run = setup
     with zipfile.ZipFile(studio.export_run(run["run_id"])) as archive:
         names = archive.namelist()
-        card = archive.read("README.md").decode("utf-8")
-    assert "model/studio_model.json" in names and any(n.startswith("model/") and n.endswith(".safetensors")
-                                                      for n in names)
+        card = archive.read(f"{run['run_id']}/README.md").decode("utf-8")
+    assert f"{run['run_id']}/model/studio_model.json" in names
+    assert any(n.startswith(f"{run['run_id']}/model/") and n.endswith(".safetensors") for n in names)
     assert "token classification (named entities)" in card and "AutoModelForTokenClassification" in card
     assert f"entity F1 {run['info']['test_metrics']['entity_f1']:.4f}" in card

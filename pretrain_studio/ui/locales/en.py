@@ -427,6 +427,7 @@ MESSAGES: dict[str, str] = {
     "try.predictions": "Predictions",
     "try.mask_title": "mask {number}",
     "try.entities_title": "### Named entities",
+    "try.entities_text": "Text to tag",
     "try.tagger": "NER run",
     "try.compare_taggers": "Compare with (side by side)",
     "try.find_entities": "Find entities",

@@ -414,6 +414,7 @@ MESSAGES: dict[str, str] = {
     "try.predictions": "预测",
     "try.mask_title": "掩码 {number}",
     "try.entities_title": "### 命名实体",
+    "try.entities_text": "要标注的文本",
     "try.tagger": "NER 运行",
     "try.compare_taggers": "并排比较",
     "try.find_entities": "识别实体",
