@@ -75,9 +75,9 @@ def build_entity_playground(studio: Studio) -> tuple[gr.Dropdown, gr.Dropdown]:
                   None, [tagger, others], api_visibility="private")
 
     widget(gr.Markdown, text="try.tag_file_intro")
-    upload = widget(gr.File, label="try.file")
+    upload = widget(gr.File, label="try.tag_upload")
     tag = widget(gr.Button, text="try.tag_file")
-    download = widget(gr.File, label="try.download")
+    download = widget(gr.File, label="try.tag_download")
     summary = gr.Markdown()
     per_type = widget(gr.Dataframe, label="try.per_type", interactive=False)
     errors = widget(gr.Dataframe, label="try.error_table", wrap=True, interactive=False)

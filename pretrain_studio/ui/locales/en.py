@@ -428,6 +428,8 @@ MESSAGES: dict[str, str] = {
     "try.mask_title": "mask {number}",
     "try.entities_title": "### Named entities",
     "try.entities_text": "Text to tag",
+    "try.tag_upload": "File to tag",
+    "try.tag_download": "Tagged file",
     "try.tagger": "NER run",
     "try.compare_taggers": "Compare with (side by side)",
     "try.find_entities": "Find entities",

@@ -415,6 +415,8 @@ MESSAGES: dict[str, str] = {
     "try.mask_title": "掩码 {number}",
     "try.entities_title": "### 命名实体",
     "try.entities_text": "要标注的文本",
+    "try.tag_upload": "要标注的文件",
+    "try.tag_download": "标注结果文件",
     "try.tagger": "NER 运行",
     "try.compare_taggers": "并排比较",
     "try.find_entities": "识别实体",
