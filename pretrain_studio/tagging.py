@@ -76,10 +76,17 @@ def tag_sentences(model_dir: str | Path, sentences: list[list[str]]) -> tuple[li
 
 def tag_entities(model_dir: str | Path, text: str) -> list[dict]:
     """The entities of a raw text as character spans (see the module docstring)."""
-    words = split_words(text)
-    if not words:
-        return []
-    (tags,), (scores,) = tag_sentences(model_dir, [[w for w, _, _ in words]])
+    return tag_texts(model_dir, [text])[0]
+
+
+def tag_texts(model_dir: str | Path, texts: list[str]) -> list[list[dict]]:
+    """The entities of many raw texts, tagged in batches (one model call per batch, not per text)."""
+    split = [split_words(text) for text in texts]
+    tags, scores = tag_sentences(model_dir, [[w for w, _, _ in words] for words in split])
+    return [_spans(text, words, t, s) for text, words, t, s in zip(texts, split, tags, scores)]
+
+
+def _spans(text: str, words: list[tuple[str, int, int]], tags: list[str], scores: list[float]) -> list[dict]:
     out = []
     for start, end, kind in entity_spans(tags):
         begin, finish = words[start][1], words[end - 1][2]
@@ -105,8 +112,8 @@ def tag_file(model_dir: str | Path, source: Path, out_stem: Path, max_rows: int)
             raise DatasetError(f"{source.name}: more than {max_rows:,} texts; split the file into smaller ones")
         out = out_stem.with_suffix(".jsonl")
         with out.open("w", encoding="utf-8") as fh:
-            for text in texts:
-                fh.write(json.dumps({"text": text, "entities": tag_entities(model_dir, text)}, ensure_ascii=False) + "\n")
+            for text, entities in zip(texts, tag_texts(model_dir, texts)):
+                fh.write(json.dumps({"text": text, "entities": entities}, ensure_ascii=False) + "\n")
         return {"file": str(out), "rows": len(texts), "metrics": None, "error_table": []}
     from .data.tag_schemes import TagProblems, TagSchemeError, detect_scheme, to_iob2
 
