@@ -129,16 +129,17 @@ class PretrainConfig(LaunchSettings):
     """Registered corpus to train on (see `upload_corpus`)."""
     name: str = ""
     """Display name of the run; empty means one is made from the settings."""
-    model_size: str = "tiny"
+    model_size: str = setting("tiny", searchable=True)
     """Size preset for a model from scratch: tiny, mini, small, medium, base."""
-    architecture: str = setting("modernbert", choices=ARCHITECTURES, noun="architecture")
+    architecture: str = setting("modernbert", choices=ARCHITECTURES, noun="architecture", searchable=True)
     """Architecture of a model from scratch: modernbert (rotary positions, GeGLU, pre-norm, no biases, global
     attention every third layer and a 128-token window in the others), or bert, at about the same parameter count.
     Continued pretraining keeps the base model's architecture."""
     base_model: str = ""
     """Continue pretraining this model: a completed run id or a local Hugging Face folder. Empty = from scratch."""
     vocab_size: int = setting(8000, minimum=MIN_VOCAB_SIZE,
-                              why="the special tokens and the corpus's single characters need room before any word")
+                              why="the special tokens and the corpus's single characters need room before any word",
+                              searchable=True)
     """WordPiece vocabulary size of the tokenizer trained on the corpus (from scratch only)."""
     lowercase: bool = True
     """Lowercase text in the trained tokenizer (from scratch only)."""
@@ -151,35 +152,36 @@ class PretrainConfig(LaunchSettings):
     reaches 0 exactly at the budget, then a final evaluation runs and the model is saved. max_steps and num_epochs,
     when not 0, are upper bounds: the run ends at whichever comes first (info.ended_by says which). Resume continues
     with what is left."""
-    batch_size: int = setting(16, minimum=1)
+    batch_size: int = setting(16, minimum=1, searchable=True)
     """Sequences per device per step."""
-    gradient_accumulation_steps: int = setting(1, minimum=1)
+    gradient_accumulation_steps: int = setting(1, minimum=1, searchable=True)
     """Micro-batches accumulated into one optimizer step."""
-    learning_rate: float = setting(0.0, minimum=0, why="give a rate above 0, or 0 for the measured default")
+    learning_rate: float = setting(0.0, minimum=0, why="give a rate above 0, or 0 for the measured default",
+                                   searchable=True)
     """Peak learning rate (AdamW, linear decay); 0 = the measured default: 1e-3 from scratch at tiny and mini, 5e-4
     at larger sizes, 1e-4 when continuing a pretrained model."""
-    warmup_steps: int = setting(20, minimum=0)
+    warmup_steps: int = setting(20, minimum=0, searchable=True)
     """Linear warm-up steps."""
-    weight_decay: float = setting(0.01, minimum=0)
+    weight_decay: float = setting(0.01, minimum=0, searchable=True)
     """AdamW weight decay."""
-    mask_probability: float = setting(0.15, above=0, below=1)
+    mask_probability: float = setting(0.15, above=0, below=1, searchable=True)
     """Share of tokens selected for masking. 0.15 is BERT's; Wettig et al. 2022 found 0.3-0.4 better for base-sized
     and larger models."""
-    mask_replace_probability: float = setting(0.8, minimum=0, maximum=1)
+    mask_replace_probability: float = setting(0.8, minimum=0, maximum=1, searchable=True)
     """Share of the selected tokens replaced by [MASK]; the rest are split evenly between a random token and the
     token left as it is. 0.8 is BERT's 80/10/10; Wettig et al. 2022 found 1.0 (always [MASK]) as good."""
-    whole_word_mask: bool = False
+    whole_word_mask: bool = setting(False, searchable=True)
     """Mask all sub-tokens of a word together."""
     chinese_whole_word_mask: bool = False
     """Chinese whole-word masking (as Chinese BERT-wwm): words found by the jieba segmenter are masked together
     (other words by their ## pieces). Masked spans follow word boundaries, the masked share of tokens stays
     mask_probability; packing takes longer (jieba); the model and tokenizer are unchanged."""
-    max_seq_length: int = setting(128, minimum=8)
+    max_seq_length: int = setting(128, minimum=8, searchable=True)
     """Tokens per training sequence (texts are concatenated and cut into blocks of this length)."""
-    seq_length_warmup: float = setting(0.0, minimum=0, share=True)
+    seq_length_warmup: float = setting(0.0, minimum=0, share=True, searchable=True)
     """Share of the run (of the time budget, else of the steps) trained on short sequences first: each block cut
     into 4 pieces of a quarter of max_seq_length, each with its own [CLS] and [SEP]. 0 = off."""
-    batch_size_warmup: float = setting(0.0, minimum=0, share=True)
+    batch_size_warmup: float = setting(0.0, minimum=0, share=True, searchable=True)
     """Share of the run (of the time budget, else of the steps) over which the batch grows from a quarter of
     batch_size to all of it: more, smaller updates early. 0 = off."""
     eval_fraction: float = setting(0.05, above=0, below=0.5)
@@ -192,7 +194,7 @@ class PretrainConfig(LaunchSettings):
     """Write a checkpoint every this many steps."""
     seed: int = setting(42, minimum=0)
     """Random seed for the split, masking and initialisation."""
-    dropout: float = setting(0.0, minimum=0, below=1)
+    dropout: float = setting(0.0, minimum=0, below=1, searchable=True)
     """Dropout while pretraining. 0 (as in Cramming, Geiping & Goldstein 2022) trains faster and no worse within a
     few passes over the corpus; use 0.1 for many epochs over a small corpus. The saved model keeps its config's
     dropout (BERT's 0.1 from scratch) for fine-tuning."""
@@ -261,7 +263,7 @@ class FinetuneConfig(LaunchSettings):
     (the task the dataset was uploaded for)."""
     base_model: str = ""
     """Model to fine-tune: a completed run id (pretraining or fine-tuning) or a local Hugging Face folder."""
-    method: str = setting("full", choices=METHODS, noun="method")
+    method: str = setting("full", choices=METHODS, noun="method", searchable=True)
     """full, top_layers, lora, adalora, ia3 or adapter (bottleneck adapters, Houlsby et al.). full is the default: on
     the compact models pretrained here it learns most (quick start: full 0.958 test accuracy, adapter 0.833, LoRA
     0.792, the linear probe 0.792); the adapter methods save memory and disk on large bases."""
@@ -277,30 +279,31 @@ class FinetuneConfig(LaunchSettings):
     elapsed time to 0 exactly at the budget; the last step is evaluated and the best checkpoint becomes the model.
     `max_steps`, or `num_epochs` when set, still bound the run (with both 0, only the budget does; `info.ended_by`
     says which ended it). Resume continues with what is left. Not with adalora, whose rank pruning follows steps."""
-    batch_size: int = setting(16, minimum=1)
+    batch_size: int = setting(16, minimum=1, searchable=True)
     """Examples per device per step."""
-    learning_rate: float = setting(0.0, minimum=0, why="give a rate above 0, or 0 for the method's default")
+    learning_rate: float = setting(0.0, minimum=0, why="give a rate above 0, or 0 for the method's default",
+                                   searchable=True)
     """Peak learning rate; 0 = auto: the method's rate for a BERT-base-sized model (full 5e-5, top_layers 1e-4, lora
     5e-4, adalora 1e-3, ia3 3e-3, adapter 1e-3), scaled up for a narrower base by (768 / hidden size) ** 1.5 with a
     cap per method (tiny: full 7.3e-4)."""
-    optimizer: str = setting("adamw", choices=OPTIMIZERS)
+    optimizer: str = setting("adamw", choices=OPTIMIZERS, searchable=True)
     """adamw or sgd (with momentum 0.9)."""
-    scheduler: str = setting("linear", choices=SCHEDULERS)
+    scheduler: str = setting("linear", choices=SCHEDULERS, searchable=True)
     """Learning-rate schedule: linear, cosine, constant or constant_with_warmup."""
-    warmup_steps: float = setting(0.1, minimum=0)
+    warmup_steps: float = setting(0.1, minimum=0, searchable=True)
     """Warm-up: whole steps, or a share of all steps when below 1."""
-    weight_decay: float = setting(0.01, minimum=0)
+    weight_decay: float = setting(0.01, minimum=0, searchable=True)
     """Weight decay."""
-    dropout: float = setting(0.1, minimum=0, below=1)
+    dropout: float = setting(0.1, minimum=0, below=1, searchable=True)
     """Dropout of the encoder's hidden layers and attention."""
-    pooling: str = setting("mean", choices=POOLINGS)
+    pooling: str = setting("mean", choices=POOLINGS, searchable=True)
     """How the classifier sees the text: mean (the average of the token states, padding excluded) or cls (BERT's
     [CLS] pooler). An encoder pretrained with MLM alone never trains [CLS] to summarise the text: mean is far better
     from such a model (bench/quality_per_hour.py)."""
-    head_init: str = setting("linear_probe", choices=HEAD_INITS)
+    head_init: str = setting("linear_probe", choices=HEAD_INITS, searchable=True)
     """How the classification head starts: linear_probe (LP-FT: a logistic regression fitted on the frozen
     features first, so step 0 already scores like the probe) or random."""
-    max_seq_length: int = setting(128, minimum=8)
+    max_seq_length: int = setting(128, minimum=8, searchable=True)
     """Longer texts are truncated to this many tokens."""
     class_weights: bool = False
     """Weight the loss by inverse class frequency (for imbalanced data)."""
@@ -315,26 +318,26 @@ class FinetuneConfig(LaunchSettings):
     classification) or eval_loss: chooses the best checkpoint, which becomes the final model."""
     seed: int = setting(42, minimum=0)
     """Random seed for initialisation and data order."""
-    top_layers: int = setting(2, minimum=1, methods=("top_layers",))
+    top_layers: int = setting(2, minimum=1, methods=("top_layers",), searchable=True)
     """top_layers: how many of the top encoder layers to train (embeddings and the layers below stay frozen)."""
-    lora_r: int = setting(8, minimum=1, methods=("lora", "adalora"))
+    lora_r: int = setting(8, minimum=1, methods=("lora", "adalora"), searchable=True)
     """lora: rank of the update matrices."""
-    lora_alpha: int = setting(16, minimum=1, methods=("lora", "adalora"))
+    lora_alpha: int = setting(16, minimum=1, methods=("lora", "adalora"), searchable=True)
     """lora / adalora: scaling numerator (the update is scaled by alpha / r)."""
-    lora_dropout: float = setting(0.1, minimum=0, methods=("lora", "adalora"))
+    lora_dropout: float = setting(0.1, minimum=0, methods=("lora", "adalora"), searchable=True)
     """lora / adalora: dropout on the adapter input."""
     lora_target_modules: str = DEFAULT_TARGET_MODULES
     """lora / adalora / ia3: comma-separated module names to adapt (ia3 also adds the feed-forward output). The
     default, query,value, means Wqkv (the fused attention projection) on a ModernBERT base."""
-    adalora_init_r: int = setting(12, minimum=1, methods=("adalora",))
+    adalora_init_r: int = setting(12, minimum=1, methods=("adalora",), searchable=True)
     """adalora: initial rank of every update before pruning."""
-    adalora_target_r: int = setting(4, minimum=1, methods=("adalora",))
+    adalora_target_r: int = setting(4, minimum=1, methods=("adalora",), searchable=True)
     """adalora: average rank to prune down to."""
     adalora_tinit: int = setting(0, minimum=0, methods=("adalora",))
     """adalora: steps of warm-up before rank pruning starts; 0 = a tenth of training."""
     adalora_tfinal: int = setting(0, minimum=0, methods=("adalora",))
     """adalora: steps at the end with the final ranks fixed; 0 = a fifth of training."""
-    adapter_size: int = setting(64, minimum=1, methods=("adapter",))
+    adapter_size: int = setting(64, minimum=1, methods=("adapter",), searchable=True)
     """adapter: bottleneck size of each adapter."""
     label_all_subtokens: bool = False
     """token_classification: train on every sub-token of a word with the word's tag (B- becomes I- after the

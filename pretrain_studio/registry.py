@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS metrics (
     value REAL NOT NULL,
     time REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS studies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    storage TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
 CREATE INDEX IF NOT EXISTS metrics_by_name ON metrics(run_id, name, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
@@ -79,9 +85,11 @@ CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
 # may hold duplicates (a resumed run recorded its first steps twice), which must go before the index can exist.
 ONE_POINT_PER_STEP = "CREATE UNIQUE INDEX IF NOT EXISTS metrics_one_per_step ON metrics(run_id, name, step)"
 
-# What a running run was asked to do (runs.stop_requested): end and keep a checkpoint, or end and discard.
+# What a running run was asked to do (runs.stop_requested): end and keep a checkpoint, end and discard, or
+# (a search trial behind the others: services/search.py) end and discard as `pruned`.
 # The statuses themselves and what each allows: run_states.py.
-STOP, CANCEL = 1, 2
+STOP, CANCEL, PRUNE = 1, 2, 3
+ENDS_AT_ONCE = (CANCEL, PRUNE)  # the requests a run obeys by ending without keeping anything
 
 
 def new_id(prefix: str) -> str:
@@ -345,6 +353,22 @@ class Registry:
         (step -1: all of them, for a run that starts over)."""
         with self._connect() as db:
             return db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step)).rowcount
+
+    # --- hyperparameter searches (their trials and state live in Optuna's storage: search/storage.py) -------
+
+    def add_study(self, study_id: str, name: str, storage: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO studies (id, name, storage, created_at) VALUES (?, ?, ?, ?)",
+                       (study_id, name, storage, time.time()))
+
+    def get_study(self, study_id: str) -> dict | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM studies WHERE id = ?", (study_id,)).fetchone()
+        return dict(row) if row else None
+
+    def list_studies(self) -> list[dict]:
+        with self._connect() as db:
+            return [dict(r) for r in db.execute("SELECT * FROM studies ORDER BY created_at DESC").fetchall()]
 
     # --- metrics --------------------------------------------------------------
 

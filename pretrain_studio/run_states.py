@@ -1,6 +1,6 @@
 """A run's status: the one vocabulary, and which actions each status allows. Nothing else spells them out.
 
-    queued -> running -> completed | stopped | failed | interrupted | cancelled
+    queued -> running -> completed | stopped | failed | interrupted | cancelled | pruned
     queued -> stopped | cancelled            (Stop or Cancel before it started)
     stopped | interrupted | failed -> queued (Resume)
 
@@ -23,6 +23,7 @@ class RunStatus(str, Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a search trial that was behind the others at an evaluation, ended by the search
 
     def __str__(self) -> str:
         return self.value
@@ -67,6 +68,7 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     **{s: frozenset({RunStatus.QUEUED}) for s in RESUMABLE},
     RunStatus.COMPLETED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
+    RunStatus.PRUNED: frozenset(),  # the search's decision: its settings are behind, training them on is waste
 }
 
 

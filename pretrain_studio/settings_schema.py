@@ -41,14 +41,15 @@ class ConfigError(UserError):
 
 
 def setting(default=MISSING, *, default_factory=MISSING, minimum=None, maximum=None, above=None, below=None,
-            share: bool = False,
-            choices=None, noun: str = "", methods: tuple[str, ...] = (), why: str = "") -> Field:
+            share: bool = False, choices=None, noun: str = "", methods: tuple[str, ...] = (), why: str = "",
+            searchable: bool = False) -> Field:
     """A config field with its checks. minimum, maximum: the least and the most allowed; above: values must be greater;
     below: values must be smaller; share: a share of the run, 0 to 1; choices: the allowed values (`noun` names
     them in the message: "unknown preset 'x'"); methods: checked only when the config's method is one of these;
-    why: said after a bound's message."""
+    why: said after a bound's message; searchable: a hyperparameter search may vary it (search/space.py). Ids,
+    names, devices, budgets and cadences are not: a trial that changed them would answer another question."""
     checks = {"minimum": minimum, "maximum": maximum, "above": above, "below": below, "share": share, "choices": choices,
-              "noun": noun, "methods": tuple(methods), "why": why}
+              "noun": noun, "methods": tuple(methods), "why": why, "searchable": searchable}
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata={"checks": checks})
     return field(default=default, metadata={"checks": checks})

@@ -1,7 +1,7 @@
 """The engine's front desk: every user action, shared by the browser UI, the API and the CLI.
 
 `Studio` opens a workspace, starts its job runner, and composes one service per thing a user does
-(services/): corpora, datasets, launch, runs, predictions. Its method names are the contract the API
+(services/): corpora, datasets, launch, runs, searches, predictions. Its method names are the contract the API
 (ui/api.py), the UI and the CLI call; each forwards to the service that owns it. Methods take and return
 plain Python data and raise `StudioError` naming the problem. No Gradio here.
 """
@@ -19,6 +19,7 @@ from .services.datasets import DatasetService
 from .services.launch import LaunchService
 from .services.predictions import PredictionService
 from .services.runs import RunService
+from .services.search import SearchService
 from .workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -55,6 +56,9 @@ class Studio:
         self.launch = LaunchService(self.workspace, wake=self.wake_worker)
         self.runs = RunService(self.workspace, wake=self.wake_worker)
         self.predictions = PredictionService(self.workspace)
+        self.search = SearchService(self.workspace, self.launch, self.runs, foreground=not start_worker)
+        if start_worker:  # after the runner's recovery: a study's interrupted trial is settled by its run's status
+            self.search.recover()
         if self.workspace.is_new and SAMPLE_CORPUS.exists():
             self.upload_corpus([SAMPLE_CORPUS], SAMPLE_CORPUS_NAME, txt_mode="paragraphs")
         if self.workspace.is_new and SAMPLE_DATASET.exists():
@@ -65,6 +69,7 @@ class Studio:
             self.runner.wake(device)
 
     def close(self) -> None:
+        self.search.close()
         self.runner.close()
 
     # corpora
@@ -105,6 +110,19 @@ class Studio:
     delete_run = _forward("runs", RunService.delete_run)
     export_run = _forward("runs", RunService.export_run)
     compare_runs = _forward("runs", RunService.compare_runs)
+
+    # hyperparameter searches
+    start_search = _forward("search", SearchService.start_search)
+    check_search = _forward("search", SearchService.check_search)
+    suggested_space = _forward("search", SearchService.suggested_space)
+    search_status = _forward("search", SearchService.search_status)
+    list_studies = _forward("search", SearchService.list_studies)
+    pause_search = _forward("search", SearchService.pause_search)
+    resume_search = _forward("search", SearchService.resume_search)
+    cancel_search = _forward("search", SearchService.cancel_search)
+    promote_best = _forward("search", SearchService.promote_best)
+    join_study = _forward("search", SearchService.join_study)
+    run_study = _forward("search", SearchService.run_study)
 
     # trying models
     mlm_models = _forward("predictions", PredictionService.mlm_models)

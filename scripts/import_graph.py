@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("data", {"data"}),
     ("models", {"pooling", "bottleneck", "model_store", "model_lookup", "preflight"}),
     ("engine", {"training"}),
-    ("services", {"services", "inference", "tagging", "export", "jobs"}),
+    ("services", {"services", "search", "inference", "tagging", "export", "jobs"}),
     ("facade", {"studio"}),
     ("ui", {"ui"}),
     ("entry", {"cli", "__main__", "__init__"}),

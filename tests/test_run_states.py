@@ -10,7 +10,8 @@ from pretrain_studio.run_states import ACTIVE, FINAL, RESUMABLE, TRANSITIONS, Ru
 
 def test_every_status_has_its_transitions_and_each_action_its_statuses():
     assert set(TRANSITIONS) == set(RunStatus)
-    assert {s.value for s in FINAL} == {"completed", "stopped", "failed", "interrupted", "cancelled"}
+    assert {s.value for s in FINAL} == {"completed", "stopped", "failed", "interrupted", "cancelled", "pruned"}
+    assert not RunStatus.PRUNED.can_resume and not RunStatus.PRUNED.has_model  # a search's verdict, like a cancel
     assert {s for s in RunStatus if s.can_stop} == set(ACTIVE) == {RunStatus.QUEUED, RunStatus.RUNNING}
     assert {s for s in RunStatus if s.can_resume} == set(RESUMABLE)
     assert all(s.can_become(RunStatus.QUEUED) for s in RESUMABLE)  # what Resume does

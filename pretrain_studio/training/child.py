@@ -27,7 +27,7 @@ from ..run_states import RunStatus
 from ..workspace import Workspace, read_log_tail
 from .reporting import RunReporter
 from .execute import discard_outputs
-from .supervision import die_with_parent, exit_sentence, watch
+from .supervision import die_with_parent, discarded_status, exit_sentence, watch
 
 # Imported once by the fork server, so that every child has them already.
 PRELOAD = ["pretrain_studio.training.execute", "pretrain_studio.training.pretrain",
@@ -112,8 +112,9 @@ def train_in_child(workspace: Workspace, run: dict, closing: threading.Event | N
         return str(RunStatus.INTERRUPTED)
     if asked:  # a Cancel the child did not obey in time: what the user asked for, and nothing kept
         discard_outputs(run_dir)
-        registry.update_run(run_id, status=str(RunStatus.CANCELLED), finished_at=time.time(), stop_requested=0)
-        return str(RunStatus.CANCELLED)
+        status = discarded_status(registry, run_id)
+        registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
+        return status
     tail = read_log_tail(run_dir / "train.log", 8).rstrip() or "(none)"
     message = exit_sentence(code)
     reporter.log(message)

@@ -18,6 +18,7 @@ from ..model_lookup import resolve_model_dir
 from ..run_states import RunStatus
 from ..workspace import Workspace, read_log_tail
 from .intake import check_task
+from .supervision import discarded_status
 
 
 def discard_outputs(run_dir: Path) -> None:
@@ -89,6 +90,7 @@ def _execute_run(workspace: Workspace, run: dict, show_progress: bool, closing) 
             return status  # rank 0 records how the run ended
         if status == RunStatus.CANCELLED:
             discard_outputs(run_dir)
+            status = discarded_status(registry, run_id)
         registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
     except Exception as exc:  # any failure ends this run honestly; the worker carries on
         from .failures import explain_failure

@@ -34,7 +34,7 @@ from ..run_states import RunStatus
 from ..workspace import read_log_tail
 from .distributed import RANK_FOLDER, read_rank_files
 from .reporting import RunReporter
-from .supervision import die_with_parent, watch
+from .supervision import die_with_parent, discarded_status, watch
 
 LAUNCH_LOG = "torchrun.log"
 TERMINATED = "stopped by torchrun"  # the start of the message of a rank that torchrun told to end
@@ -159,9 +159,10 @@ def record_outcome(registry, run_id: str, run_dir: Path, code: int, cancelled: b
     now = registry.get_run(run_id)
     if code == 0 and not RunStatus(now["status"]).active:
         return now["status"]
-    if cancelled:  # ended by force after a Cancel: what the user asked for
-        registry.update_run(run_id, status="cancelled", finished_at=time.time(), stop_requested=0)
-        return "cancelled"
+    if cancelled:  # ended by force after a Cancel (or a search's prune): what was asked for
+        status = discarded_status(registry, run_id)
+        registry.update_run(run_id, status=status, finished_at=time.time(), stop_requested=0)
+        return status
     message = failure_message(code, run_dir)
     if now["status"] == "failed" and message is None:
         return "failed"  # rank 0 failed first and recorded its own message and log lines

@@ -17,7 +17,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ..config import UNBOUNDED_STEPS
-from ..registry import CANCEL, STOP
+from ..registry import ENDS_AT_ONCE, STOP
 from .checkpoints import mark_complete, unmark
 
 # Trainer log keys -> the metric names the registry, API and plots use.
@@ -75,7 +75,7 @@ class RunReporter:
         self.registry.update_run(self.run_id, info=values)
 
     def stop_mode(self) -> int:
-        """0 = carry on, registry.STOP = checkpoint and end, registry.CANCEL = end and keep nothing."""
+        """0 = carry on, registry.STOP = checkpoint and end, registry.CANCEL or PRUNE = end and keep nothing."""
         return self.registry.stop_requested(self.run_id)
 
 
@@ -111,7 +111,7 @@ class RegistryCallback(TrainerCallback):
             self._last_progress = now
             self.reporter.progress(state.global_step)
         mode = self.reporter.stop_mode()
-        if mode == CANCEL:  # end at once; the caller discards what the run made
+        if mode in ENDS_AT_ONCE:  # end at once; the caller discards what the run made
             self.cancelled = True
             control.should_save = False
             control.should_evaluate = False

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..registry import CANCEL
+from ..registry import ENDS_AT_ONCE, PRUNE
+from ..run_states import RunStatus
 
 CANCEL_GRACE = 30.0  # seconds a Cancel may take before the child is ended by force
 KILL_GRACE = 10.0  # seconds the child may take to end after that SIGTERM before it is killed (SIGKILL)
@@ -38,7 +39,7 @@ def watch(child: Child, registry, run_id: str, log: Callable[[str], None],
     Returns True when it was asked to end (Cancel, or the app closing) and the outcome is that request's."""
     asked = terminated = None
     while not child.wait_for(1.0):  # returns as soon as the child exits
-        if asked is None and (registry.stop_requested(run_id) == CANCEL or (closing and closing.is_set())):
+        if asked is None and (registry.stop_requested(run_id) in ENDS_AT_ONCE or (closing and closing.is_set())):
             asked = time.monotonic()
         if asked is None:
             continue
@@ -54,6 +55,12 @@ def watch(child: Child, registry, run_id: str, log: Callable[[str], None],
             child.kill()
             terminated = math.inf  # killed: nothing more to send
     return asked is not None
+
+
+def discarded_status(registry, run_id: str) -> str:
+    """How a run that ended at once, keeping nothing, is recorded: `pruned` when a search asked for it (it
+    wrote why in the run's info first), else `cancelled`."""
+    return str(RunStatus.PRUNED if registry.stop_requested(run_id) == PRUNE else RunStatus.CANCELLED)
 
 
 def exit_sentence(code: int) -> str:

@@ -32,6 +32,7 @@ MESSAGES: dict[str, str] = {
     "status.failed": "failed",
     "status.interrupted": "interrupted",
     "status.cancelled": "cancelled",
+    "status.pruned": "pruned",
     "kind.pretrain": "pretrain",
     "kind.finetune": "finetune",
     "metric.train_loss": "train loss",

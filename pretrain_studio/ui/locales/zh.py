@@ -29,6 +29,7 @@ MESSAGES: dict[str, str] = {
     "status.failed": "失败",
     "status.interrupted": "已中断",
     "status.cancelled": "已取消",
+    "status.pruned": "已剪枝",
     "kind.pretrain": "预训练",
     "kind.finetune": "微调",
     "metric.train_loss": "训练损失",

@@ -1,0 +1,98 @@
+"""Where a study lives: Optuna's RDB storage, the workspace's `search.db` unless the user gives a database URL.
+
+Everything about a study is kept there, not in the registry: its definition (the SearchSpec, a user attribute),
+its state (running, paused, cancelled, completed, failed), its budget and its trials with their run ids. So a
+second machine that runs `pretrain-studio search --study ID --storage URL` against the same database (any
+SQLAlchemy URL: PostgreSQL, MySQL) sees, samples and counts the same study, and a pause or cancel from either
+side reaches both. The registry only remembers which studies this workspace knows and in which storage.
+
+Optuna's heartbeat marks a trial whose driver went silent (a machine that died) as failed after GRACE_SECONDS,
+so its budget goes to the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .space import SearchSpec
+
+STATES = ("running", "paused", "cancelled", "completed", "failed")
+SPEC_ATTR, STATE_ATTR, REASON_ATTR, TRIALS_ATTR = "spec", "state", "state_reason", "n_trials"
+HEARTBEAT_SECONDS = 10  # a driver beats for its running trial this often ...
+GRACE_SECONDS = 120  # ... and a trial without a beat for this long is failed by the next driver that looks
+
+_storages: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def default_url(workspace_root: Path) -> str:
+    return f"sqlite:///{Path(workspace_root) / 'search.db'}"
+
+
+def storage(url: str):
+    """One RDBStorage per URL for this process (its connection pool is shared by the drivers' threads)."""
+    import optuna
+
+    with _lock:
+        if url not in _storages:
+            # SQLite: wait for a writer (another driver, the CLI) instead of failing with "database is locked".
+            engine = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+            _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=engine,
+                                                        heartbeat_interval=HEARTBEAT_SECONDS,
+                                                        grace_period=GRACE_SECONDS)
+        return _storages[url]
+
+
+def create_study(study_id: str, spec: SearchSpec, url: str):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=storage(url), study_name=study_id, direction=spec.direction,
+                                sampler=spec.sampler_object(), pruner=spec.pruner_object())
+    study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    study.set_user_attr(TRIALS_ATTR, spec.n_trials)
+    study.set_user_attr(STATE_ATTR, "running")
+    return study
+
+
+def load_study(study_id: str, url: str):
+    """(the Optuna study with its own sampler and pruner, its spec); KeyError when the storage has no such study."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = storage(url)
+    attrs = store.get_study_user_attrs(store.get_study_id_from_name(study_id))
+    spec = SearchSpec.from_dict(attrs[SPEC_ATTR])
+    study = optuna.load_study(study_name=study_id, storage=store, sampler=spec.sampler_object(),
+                              pruner=spec.pruner_object())
+    return study, spec
+
+
+def study_exists(study_id: str, url: str) -> bool:
+    try:
+        storage(url).get_study_id_from_name(study_id)
+    except KeyError:
+        return False
+    return True
+
+
+def state(study) -> str:
+    return study.user_attrs.get(STATE_ATTR, "running")
+
+
+def set_state(study, value: str, reason: str = "") -> None:
+    study.set_user_attr(STATE_ATTR, value)
+    study.set_user_attr(REASON_ATTR, reason)
+
+
+def trial_budget(study) -> int:
+    """Trials to finish (completed or pruned); 0 = as many as the time limit allows. Resume can raise it."""
+    return int(study.user_attrs.get(TRIALS_ATTR, 0))
+
+
+def fail_stale(study) -> None:
+    """Fail the trials whose driver stopped beating (another machine died mid-trial): their budget is free."""
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)
