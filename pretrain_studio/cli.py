@@ -10,6 +10,8 @@
     pretrain-studio resume RUN_ID [--max-steps N | --num-epochs E]   # continue from the newest checkpoint
     pretrain-studio export RUN_ID [--merged] [--output FILE.zip]
     pretrain-studio delete RUN_ID [--force] [--yes]
+    pretrain-studio search SEARCH.json [--storage URL]     # a hyperparameter search, its trials in the foreground
+    pretrain-studio search --study STUDY_ID [--storage URL] [--extra-trials N]   # join (another machine) or resume
 
 `pretrain` and `run` train in the foreground with a progress bar and record
 the run in the same workspace registry the app uses. Bad input prints one
@@ -128,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", default=None, help="where to put the zip (default: workspace/exports/)")
     _add_workspace(export)
 
+    search = sub.add_parser("search", help="run a hyperparameter search (an Optuna study) in the foreground, or "
+                                           "join or resume one")
+    search.add_argument("config", nargs="?", help="a JSON file: name, template, space, objective, direction, sampler, "
+                                                  "pruner, n_trials, timeout_minutes, seed (see README)")
+    search.add_argument("--study", default=None, metavar="STUDY_ID", help="join or resume this study")
+    search.add_argument("--storage", default="", metavar="URL",
+                        help="SQLAlchemy URL of the study's database (default: the workspace's search.db); every "
+                             "machine that joins gives the same URL")
+    search.add_argument("--extra-trials", type=int, default=0, metavar="N", help="add N trials to the budget")
+    _add_workspace(search)
+
     delete = sub.add_parser("delete", help="delete a run and its files")
     delete.add_argument("run_id")
     delete.add_argument("--force", action="store_true", help="even if other runs were built on it")
@@ -211,10 +224,59 @@ def main(argv: list[str] | None = None) -> int:
             return train_foreground(studio, values)
         if args.command == "run":
             return run_config(studio, args)
+        if args.command == "search":
+            return search_foreground(studio, args)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def search_foreground(studio, args) -> int:
+    """Start a study from a JSON file, or join or resume one, and drive it here until its budget is spent."""
+    import json
+
+    from .studio import StudioError
+
+    if bool(args.config) == bool(args.study):
+        raise StudioError("search: give a search config file, or --study STUDY_ID to join or resume one")
+    studio.registry.mark_interrupted()  # trials whose process has gone (an earlier command killed mid-trial)
+    studio.search.say = print
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StudioError(f"{args.config}: file not found") from None
+        except json.JSONDecodeError as exc:
+            raise StudioError(f"{args.config}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        study_id = studio.start_search(config, args.storage)["study_id"]
+        print(f"study {study_id}: started (storage {studio.search_status(study_id)['storage']})")
+    else:
+        study_id = args.study
+        if args.storage or studio.registry.get_study(study_id) is None:
+            if not args.storage:
+                raise StudioError(f"--study: {study_id!r} is not in this workspace; give --storage URL, the database "
+                                  "that holds it")
+            studio.join_study(study_id, args.storage)
+        status = studio.search_status(study_id)
+        if status["status"] != "running" or args.extra_trials:
+            studio.resume_search(study_id, args.extra_trials)
+        print(f"study {study_id}: joined, {status['finished_trials']} of {status['n_trials']} trials finished")
+    ended = studio.run_study(study_id)
+    print_study(studio.search_status(study_id))
+    return 0 if ended in ("completed", "paused", "running") else 1
+
+
+def print_study(status: dict) -> None:
+    print(f"{'trial':>5}  {'status':<11} {status['objective']:>14}  {'steps':>6}  params")
+    for t in status["trials"]:
+        value = "" if t["value"] is None else f"{t['value']:.4f}"
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+        print(f"{t['number']:>5}  {t['status']:<11} {value:>14}  {t['steps'] or 0:>6}  {params}")
+    best = status["best"]
+    print(f"study {status['study_id']}: {status['status']}" + (f" ({status['reason']})" if status["reason"] else ""))
+    if best:
+        print(f"best: trial {best['number']}, {status['objective']} {best['value']:.4f}, run {best['run_id']}")
 
 
 def run_config(studio, args) -> int:

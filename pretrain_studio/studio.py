@@ -117,6 +117,7 @@ class Studio:
     suggested_space = _forward("search", SearchService.suggested_space)
     search_status = _forward("search", SearchService.search_status)
     list_studies = _forward("search", SearchService.list_studies)
+    search_plots = _forward("search", SearchService.search_plots)
     pause_search = _forward("search", SearchService.pause_search)
     resume_search = _forward("search", SearchService.resume_search)
     cancel_search = _forward("search", SearchService.cancel_search)

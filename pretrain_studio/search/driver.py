@@ -38,13 +38,15 @@ class StudyDriver:
     """Drives one study until its budget is spent or it is paused, cancelled or closing.
 
     launch(values, number) -> run_id queues (or starts) a trial's run and raises StudioError when its settings
-    are refused; cancel(run_id) cancels one."""
+    are refused; cancel(run_id) cancels one; say(line) hears of each trial's start and end (the CLI prints)."""
 
     def __init__(self, study_id: str, url: str, registry, workspace_name: str,
-                 launch: Callable[[dict, int], str], cancel: Callable[[str], None], closing: threading.Event):
+                 launch: Callable[[dict, int], str], cancel: Callable[[str], None], closing: threading.Event,
+                 say: Callable[[str], None] | None = None):
         self.study_id, self.url, self.registry = study_id, url, registry
         self.workspace_name = workspace_name
         self.launch, self.cancel, self.closing = launch, cancel, closing
+        self.say = say or (lambda line: None)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -86,6 +88,8 @@ class StudyDriver:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return
         trial.set_user_attr("run_id", run_id)
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        self.say(f"trial {trial.number}: run {run_id} ({shown})")
         self.follow(study, spec, trial, run_id)
 
     def reconcile(self, study, spec: SearchSpec) -> None:
@@ -158,14 +162,17 @@ class StudyDriver:
         trial.set_user_attr("seconds", round((run["finished_at"] or time.time()) - (run["started_at"] or time.time()),
                                              1))
         if status == RunStatus.PRUNED:
+            reason = (run["info"].get("pruned") or {}).get("reason", "")
             trial.set_user_attr("status", status)
-            trial.set_user_attr("reason", (run["info"].get("pruned") or {}).get("reason", ""))
+            trial.set_user_attr("reason", reason)
             study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+            self.say(f"trial {trial.number}: pruned: {reason}")
             return
         value = objective_value(self.registry, run["id"], spec)
         if RunStatus(status).has_model and value is not None:
             trial.set_user_attr("status", status)
             study.tell(trial, value, skip_if_finished=True)
+            self.say(f"trial {trial.number}: {status}, {spec.objective} {value:.4f} after {run['step']} steps")
             return
         why = (run["error"] or "").splitlines()[0] if run["error"] else (
             f"it recorded no {spec.objective}" if RunStatus(status).has_model else "")
@@ -177,6 +184,7 @@ class StudyDriver:
         trial.set_user_attr("status", status)
         trial.set_user_attr("reason", why)
         study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        self.say(f"trial {trial.number}: {status}{': ' + why if why else ''} (not counted)")
 
 
 def objective_value(registry, run_id: str, spec: SearchSpec) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 
 from ..config import CONFIG_KINDS, SEQUENCE_TASK, TOKEN_TASK, ConfigError
@@ -109,6 +110,7 @@ class SearchSpec:
     seed: int = 0
     template_run: str | None = None
     grid_size: int | None = field(default=None)
+    first_trials: list[dict] = field(default_factory=list)  # settings tried first (the ones a user trusts now)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -132,7 +134,9 @@ class SearchSpec:
         # TPE models the good and the bad trials once it has a few: Optuna's default waits for 10, most of a
         # small study's budget, so a third of the budget (at least 2, at most 10) is sampled at random first.
         startup = max(2, min(10, (self.n_trials or 30) // 3))
-        return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=startup, multivariate=True)
+        with warnings.catch_warnings():  # multivariate TPE is "experimental" in Optuna 5 (and its better default)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=startup, multivariate=True)
 
     def pruner_object(self):
         import optuna
@@ -155,7 +159,7 @@ def parse_spec(config: dict, template: dict, template_run: str | None = None) ->
     if not isinstance(config, dict):
         raise ConfigError("config", "give the search as a JSON object: name, template, space, objective, ...")
     known = {"name", "template", "space", "objective", "direction", "sampler", "pruner", "n_trials",
-             "timeout_minutes", "seed"}
+             "timeout_minutes", "seed", "first_trials"}
     unknown = sorted(set(config) - known)
     if unknown:
         raise ConfigError(unknown[0], f"unknown key; a search config has {', '.join(sorted(known))}")
@@ -194,10 +198,33 @@ def parse_spec(config: dict, template: dict, template_run: str | None = None) ->
     if sampler == "grid":
         grid_size = math.prod(len(d.values()) for d in space.values())
         n_trials = min(n_trials, grid_size) if n_trials else grid_size
+    first = _first_trials(config.get("first_trials"), space, sampler)
     name = str(config.get("name") or f"search {objective}")
     return SearchSpec(name=name, kind=kind, template=template, space=space, objective=objective, direction=direction,
                       sampler=sampler, pruner=pruner, n_trials=n_trials, timeout_minutes=float(timeout), seed=seed,
-                      template_run=template_run, grid_size=grid_size)
+                      template_run=template_run, grid_size=grid_size, first_trials=first)
+
+
+def _first_trials(raw, space: dict[str, Dimension], sampler: str) -> list[dict]:
+    """Settings to try before the sampler's own: each a {setting: value} inside the space."""
+    if not raw:
+        return []
+    if sampler == "grid":
+        raise ConfigError("first_trials", "the grid sampler tries every point of the grid itself")
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError("first_trials", 'give a list of settings, e.g. [{"learning_rate": 5e-4}]')
+    for number, trial in enumerate(raw):
+        for name, value in trial.items():
+            where = f"first_trials[{number}].{name}"
+            dim = space.get(name)
+            if dim is None:
+                raise ConfigError(where, "not in the space")
+            if dim.kind == "choices" and value not in dim.choices:
+                raise ConfigError(where, f"{value!r} is not one of the choices")
+            if dim.kind != "choices" and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                          or not dim.low <= value <= dim.high):
+                raise ConfigError(where, f"give a number from {dim.low:g} to {dim.high:g} (got {value!r})")
+    return [dict(t) for t in raw]
 
 
 def dimension(name: str, raw, template_cls) -> Dimension:

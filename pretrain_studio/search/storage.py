@@ -13,6 +13,7 @@ so its budget goes to the others.
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 
 from .space import SearchSpec
@@ -38,9 +39,11 @@ def storage(url: str):
         if url not in _storages:
             # SQLite: wait for a writer (another driver, the CLI) instead of failing with "database is locked".
             engine = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
-            _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=engine,
-                                                        heartbeat_interval=HEARTBEAT_SECONDS,
-                                                        grace_period=GRACE_SECONDS)
+            with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5: the pin keeps it still
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=engine,
+                                                            heartbeat_interval=HEARTBEAT_SECONDS,
+                                                            grace_period=GRACE_SECONDS)
         return _storages[url]
 
 
@@ -53,6 +56,8 @@ def create_study(study_id: str, spec: SearchSpec, url: str):
     study.set_user_attr(SPEC_ATTR, spec.to_dict())
     study.set_user_attr(TRIALS_ATTR, spec.n_trials)
     study.set_user_attr(STATE_ATTR, "running")
+    for params in spec.first_trials:
+        study.enqueue_trial(params, skip_if_exists=True)
     return study
 
 

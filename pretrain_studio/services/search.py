@@ -37,6 +37,7 @@ class SearchService:
         self._drivers: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self.say = None  # a function that hears of each trial's start and end (the CLI sets print)
 
     # --- starting -------------------------------------------------------------------------
 
@@ -138,7 +139,7 @@ class SearchService:
     def driver(self, study_id: str) -> StudyDriver:
         return StudyDriver(study_id, self._url(study_id), self.registry, str(self.workspace.root),
                            launch=lambda values, number: self._launch_trial(study_id, values, number),
-                           cancel=self._cancel_quietly, closing=self._closing)
+                           cancel=self._cancel_quietly, closing=self._closing, say=self.say)
 
     def run_study(self, study_id: str) -> str:
         """Drive a study in this thread until its budget is spent or it is paused or cancelled (the CLI)."""
@@ -273,6 +274,31 @@ class SearchService:
             "created_at": self.registry.get_study(study_id)["created_at"],
             "trials": rows, "best": best,
         }
+
+    def search_plots(self, study_id: str) -> dict:
+        """Optuna's plotly figures of the study: the objective over trials ("history"), the settings of every
+        trial against its objective ("parallel"), and how much each setting mattered ("importance", Optuna's
+        default evaluator); None where the study has too few completed trials for one."""
+        import warnings
+
+        import optuna.visualization as plots
+
+        study = self._study(study_id)
+        complete = sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+        figures = {"history": plots.plot_optimization_history, "parallel": plots.plot_parallel_coordinate,
+                   "importance": plots.plot_param_importances}
+        out = {}
+        for key, plot in figures.items():
+            if complete < (2 if key == "importance" else 1):
+                out[key] = None
+                continue
+            try:
+                with warnings.catch_warnings():  # "importances will be equal" when every trial scored the same
+                    warnings.simplefilter("ignore", UserWarning)
+                    out[key] = plot(study)
+            except (ValueError, RuntimeError):  # e.g. importances of settings that never varied
+                out[key] = None
+        return out
 
     def _trial_rows(self, study, trials=None) -> list[dict]:
         spec = self._spec(study.study_name, study)

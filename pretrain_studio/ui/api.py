@@ -167,10 +167,53 @@ def register_api(studio: Studio) -> None:
         result = studio.predict_file(model, file, text_column or None, label_column or None)
         return {**result, "file": FileData(path=result["file"])}
 
+    def start_search(config: dict) -> dict:
+        """Start a hyperparameter search (an Optuna study) whose trials are ordinary runs through the queue.
+        config: {name, template: a run id or a launch config, space: {setting: {low, high, log, step} or
+        {choices: [...]}}, objective (a validation metric the task records, e.g. eval_accuracy, eval_loss),
+        direction (minimize | maximize; default: as the objective), sampler (tpe | random | grid), pruner
+        (median | successive_halving | none), n_trials (completed or pruned trials), timeout_minutes (0 = none),
+        seed, first_trials: [{setting: value}, ...] tried first}. Every field is checked before anything is queued.
+        Returns {study_id}."""
+        return studio.start_search(config)
+
+    def search_status(study_id: str) -> dict:
+        """{status (running | paused | cancelled | completed | failed), reason, trials: [{number, run_id, params,
+        value, status (a run status or pruned), steps, seconds, reason, intermediate}], best: {number, run_id,
+        params, value} or null, objective, direction, n_trials, finished_trials, pruned_trials, steps_trained, ...}."""
+        return studio.search_status(study_id)
+
+    def list_studies() -> list:
+        """The studies of this workspace, newest first: {study_id, name, status, objective, n_trials,
+        finished_trials, best_value, ...}."""
+        return studio.list_studies()
+
+    def suggested_space(template: str | dict) -> dict:
+        """A space to start from for a template (run id or launch config): {space, objectives}."""
+        return studio.suggested_space(template)
+
+    def pause_search(study_id: str) -> dict:
+        """Start no new trial; the one training now finishes. Returns search_status."""
+        return studio.pause_search(study_id)
+
+    def resume_search(study_id: str, extra_trials: int = 0) -> dict:
+        """Go on with a paused or finished study, with extra_trials more in its budget. Returns search_status."""
+        return studio.resume_search(study_id, extra_trials)
+
+    def cancel_search(study_id: str) -> dict:
+        """End the study; its queued or training trial is cancelled. Returns search_status."""
+        return studio.cancel_search(study_id)
+
+    def promote_best(study_id: str, max_steps: int = 0) -> dict:
+        """Queue the best trial's settings as a run of its own (max_steps > 0: train that long). Returns
+        {run_id, config}."""
+        return studio.promote_best(study_id, max_steps)
+
     for fn in (upload_corpus, list_corpora, start_pretraining, tokenizer_report, run_status, run_metrics, stop_run,
                fill_mask, list_runs, upload_dataset, list_datasets, start_finetuning, parameter_report, classify,
                tag_entities, predict_file, get_run, compare_runs, rename_run, tag_run, delete_run, cancel_run, resume_run, queue,
-               move_in_queue, enqueue_sweep, export_run):
+               move_in_queue, enqueue_sweep, export_run, start_search, search_status, list_studies, suggested_space,
+               pause_search, resume_search, cancel_search, promote_best):
         gr.api(user_errors(fn), api_name=fn.__name__)
     _accept_calls_without_trailing_defaults()
 

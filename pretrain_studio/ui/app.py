@@ -20,6 +20,7 @@ from .monitor_tab import SERIAL, build_monitor_tab, run_choices
 from .pretrain_tab import base_model_choices, build_pretrain_tab
 from .queue_tab import build_queue_tab
 from .runs_table_tab import build_runs_table_tab
+from .search_tab import build_search_tab
 from .try_entities import tagger_choices
 from .try_tab import build_try_tab, classifier_choices, model_choices
 
@@ -46,9 +47,11 @@ def build_app(studio: Studio) -> gr.Blocks:
                     runs_table = build_runs_table_tab(studio, shown=all_runs_page)
                 with widget(gr.Tab, label="tab.compare", id="compare") as compare_page:
                     build_compare_tab(studio, shown=compare_page)
+                forms = {"pretrain": pretrain_tab.inputs, "finetune": finetune_tab.inputs}
                 with widget(gr.Tab, label="tab.queue", id="queue") as queue_page:
-                    queue_tab = build_queue_tab(studio, {"pretrain": pretrain_tab.inputs,
-                                                         "finetune": finetune_tab.inputs}, shown=queue_page)
+                    queue_tab = build_queue_tab(studio, forms, shown=queue_page)
+                with widget(gr.Tab, label="tab.search", id="search") as search_page:
+                    search_tab = build_search_tab(studio, forms, shown=search_page)
             with widget(gr.Tab, label="tab.try", id="try") as try_page:
                 try_tab = build_try_tab(studio)
         register_api(studio)
@@ -62,7 +65,8 @@ def build_app(studio: Studio) -> gr.Blocks:
             def switch(current):
                 now = {**current, **where}
                 on_runs = now["top"] == "runs"
-                return now, on_runs and now["runs"] == "live", gr.Timer(active=on_runs and now["runs"] == "queue")
+                return (now, on_runs and now["runs"] == "live", gr.Timer(active=on_runs and now["runs"] == "queue"),
+                        gr.Timer(active=on_runs and now["runs"] == "search"))
             return switch
 
         def follow(listener, **where):
@@ -70,14 +74,15 @@ def build_app(studio: Studio) -> gr.Blocks:
             stop the timers, and poll the monitor once."""
             # In the monitor's serial queue too: choosing Runs also selects its shown sub-tab, and two switches
             # in parallel would both start from the old view, the later one undoing the earlier.
-            monitor_tab.refresh_after(listener(show(**where), view, [view, monitor_tab.watching, queue_tab.timer],
+            monitor_tab.refresh_after(listener(show(**where), view, [view, monitor_tab.watching, queue_tab.timer,
+                                                                     search_tab.timer],
                                                api_visibility="private", show_progress="hidden", **SERIAL))
 
         for page, where in [(corpora_page, {"top": "corpora"}), (pretrain_page, {"top": "pretrain"}),
                             (datasets_page, {"top": "datasets"}), (finetune_page, {"top": "finetune"}),
                             (runs_page, {"top": "runs"}), (try_page, {"top": "try"}), (live_page, {"runs": "live"}),
                             (all_runs_page, {"runs": "all-runs"}), (compare_page, {"runs": "compare"}),
-                            (queue_page, {"runs": "queue"})]:
+                            (queue_page, {"runs": "queue"}), (search_page, {"runs": "search"})]:
             follow(page.select, **where)
 
         # --- wiring between tabs: lists refresh when they may have changed ---------
@@ -137,7 +142,6 @@ def build_app(studio: Studio) -> gr.Blocks:
             user_errors(lambda run_id: (gr.Dropdown(choices=run_choices(studio), value=run_id),
                                         gr.Tabs(selected="live"))),
             runs_table.run, [monitor_tab.run, runs_tabs], api_visibility="private").then, runs="live")
-        forms = {"pretrain": pretrain_tab.inputs, "finetune": finetune_tab.inputs}
         form_components = [c for inputs in forms.values() for c in inputs.values()]
         method, learning_rate = finetune_tab.inputs["method"], finetune_tab.inputs["learning_rate"]
         # The Fine-tune form sets the method's default learning rate whenever the method changes, which it
@@ -147,6 +151,11 @@ def build_app(studio: Studio) -> gr.Blocks:
             user_errors(lambda run_id, current: clone_into_form(studio, forms, run_id, current)),
             [runs_table.run, method], [tabs, *form_components, pending_rate], api_visibility="private")
         follow(cloned.then, top="form")  # Pretrain or Fine-tune: either way neither timer's tab is shown
+        # The Search tab's best trial, likewise: its run holds the whole launch config, sampled settings included.
+        cloned_best = search_tab.clone_best.click(
+            user_errors(lambda run_id, current: clone_into_form(studio, forms, run_id, current)),
+            [search_tab.best_run, method], [tabs, *form_components, pending_rate], api_visibility="private")
+        follow(cloned_best.then, top="form")
 
         def restore_rate(current, pending):
             if pending is None or current == pending:

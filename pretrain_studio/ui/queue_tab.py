@@ -19,12 +19,12 @@ from ..config import FinetuneConfig, PretrainConfig
 from ..studio import Studio
 from .errors import notify, ui_error, user_errors
 from .i18n import t, translate_columns, widget
+from .launch_templates import base_choices, base_config, form_components
 from .monitor_tab import run_choices
 from .run_page import format_time
 
 POLL_SECONDS = 3.0
 QUEUE_COLUMNS = ["#", "name", "kind", "device", "queued", "run id"]
-BASES = ("run", "pretrain", "finetune")  # where a sweep's base configuration comes from (labels: sweep.base_*)
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -56,10 +56,6 @@ def parse_values(text: str) -> list:
         else:
             values.append(part)
     return values
-
-
-def base_choices() -> list[tuple[str, str]]:
-    return [(t(f"sweep.base_{key}"), key) for key in BASES]
 
 
 def queue_frame(queued: list[dict]) -> pd.DataFrame:
@@ -153,27 +149,9 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
         launch = widget(gr.Button, text="sweep.launch", variant="primary", scale=1)
     result = gr.Markdown()
 
-    form_names = {kind: list(inputs) for kind, inputs in forms.items()}
-    form_components = [c for inputs in forms.values() for c in inputs.values()]
-
-    def base_config(source: str, template_id: str | None, form_values: list) -> tuple[dict, str]:
-        if source == "run":
-            if not template_id:
-                raise ui_error("error.choose_template")
-            run = studio.run_status(template_id)
-            return dict(run["config"]), run["name"]
-        offset = 0
-        for kind, names in form_names.items():
-            if kind == source:
-                chosen_values = form_values[offset:offset + len(names)]
-                values = {n: v for n, v in zip(names, chosen_values) if v is not None}
-                return {**values, "kind": kind}, ""
-            offset += len(names)
-        raise ui_error("error.unknown_base", base=repr(source))
-
     @user_errors
     def on_sweep(source, template_id, key_1, text_1, key_2, text_2, name, state, *form_values):
-        config, template_name = base_config(source, template_id, list(form_values))
+        config, template_name = base_config(studio, forms, source, template_id, list(form_values))
         grid = {}
         for key, text in ((key_1, text_1), (key_2, text_2)):
             key = (key or "").strip()
@@ -193,7 +171,7 @@ def build_queue_tab(studio: Studio, forms: dict[str, dict], shown: gr.Tab | None
         return t("sweep.queued", count=len(run_ids), listing=listing), *read(state, None, True)
 
     launch.click(on_sweep, [base, template, setting_1, values_1, setting_2, values_2, sweep_name, seen,
-                            *form_components], [result, *queue_outputs], api_visibility="private",
+                            *form_components(forms)], [result, *queue_outputs], api_visibility="private",
                  show_progress="hidden")
 
     def on_base(source, template_id):
