@@ -76,7 +76,7 @@ class StudyDriver:
     def run_one(self, study, spec: SearchSpec) -> None:
         import optuna
 
-        trial = study.ask()
+        trial = storage.ask(study)
         params = {name: dim.suggest(trial) for name, dim in spec.space.items()}
         trial.set_user_attr("host", host_name())
         trial.set_user_attr("workspace", self.workspace_name)

@@ -130,7 +130,7 @@ class SearchSpec:
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=self.seed)
         if self.sampler == "grid":
-            return optuna.samplers.GridSampler({n: d.values() for n, d in self.space.items()}, seed=self.seed)
+            return _GridSampler({n: d.values() for n, d in self.space.items()}, seed=self.seed)
         # TPE models the good and the bad trials once it has a few: Optuna's default waits for 10, most of a
         # small study's budget, so a third of the budget (at least 2, at most 10) is sampled at random first.
         startup = max(2, min(10, (self.n_trials or 30) // 3))
@@ -154,6 +154,23 @@ class SearchSpec:
         return {**self.template, **params}
 
 
+def _grid_sampler_class():
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid, without its stop once every point is taken: that works only inside Study.optimize
+        (the driver tells trials itself), and the budget ends the study anyway (n_trials is the grid's size)."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return GridSampler
+
+
+def _GridSampler(search_space: dict, seed: int):
+    return _grid_sampler_class()(search_space, seed=seed)
+
+
 def parse_spec(config: dict, template: dict, template_run: str | None = None) -> SearchSpec:
     """Check a start_search config against its (resolved) template; every error names its field."""
     if not isinstance(config, dict):
@@ -163,7 +180,7 @@ def parse_spec(config: dict, template: dict, template_run: str | None = None) ->
     unknown = sorted(set(config) - known)
     if unknown:
         raise ConfigError(unknown[0], f"unknown key; a search config has {', '.join(sorted(known))}")
-    kind = template.get("kind") or ("finetune" if "dataset_id" in template else "pretrain")
+    kind = template_kind(template)
     template_cls = CONFIG_KINDS[kind]
     space_raw = config.get("space")
     if not isinstance(space_raw, dict) or not space_raw:
@@ -191,13 +208,13 @@ def parse_spec(config: dict, template: dict, template_run: str | None = None) ->
     n_trials = _number(config, "n_trials", 12, whole=True)
     timeout = _number(config, "timeout_minutes", 0.0)
     seed = _number(config, "seed", 0, whole=True)
+    grid_size = None
+    if sampler == "grid":  # n_trials 0: the whole grid
+        grid_size = math.prod(len(d.values()) for d in space.values())
+        n_trials = min(n_trials, grid_size) if n_trials else grid_size
     if n_trials == 0 and timeout == 0:
         raise ConfigError("n_trials", "a budget of 0 runs nothing: give a number of trials, or a time limit in "
                                       "timeout_minutes")
-    grid_size = None
-    if sampler == "grid":
-        grid_size = math.prod(len(d.values()) for d in space.values())
-        n_trials = min(n_trials, grid_size) if n_trials else grid_size
     first = _first_trials(config.get("first_trials"), space, sampler)
     name = str(config.get("name") or f"search {objective}")
     return SearchSpec(name=name, kind=kind, template=template, space=space, objective=objective, direction=direction,
@@ -225,6 +242,11 @@ def _first_trials(raw, space: dict[str, Dimension], sampler: str) -> list[dict]:
                                           or not dim.low <= value <= dim.high):
                 raise ConfigError(where, f"give a number from {dim.low:g} to {dim.high:g} (got {value!r})")
     return [dict(t) for t in raw]
+
+
+def template_kind(template: dict) -> str:
+    """pretrain or finetune: its `kind`, else told by its data (a dataset_id is a fine-tuning's)."""
+    return template.get("kind") or ("finetune" if "dataset_id" in template else "pretrain")
 
 
 def dimension(name: str, raw, template_cls) -> Dimension:

@@ -100,4 +100,14 @@ def fail_stale(study) -> None:
     """Fail the trials whose driver stopped beating (another machine died mid-trial): their budget is free."""
     import optuna
 
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def ask(study):
+    """A new trial. Optuna warns that its heartbeat is meant for Study.optimize; the driver beats for its trials
+    itself (driver.follow), which is what optimize's thread does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return study.ask()

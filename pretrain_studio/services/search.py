@@ -17,13 +17,14 @@ import threading
 import time
 import traceback
 
-from ..config import ConfigError
+from ..config import SEQUENCE_TASK, ConfigError
 from ..errors import NotFoundError, StudioError
 from ..registry import new_id
 from ..run_states import RunStatus
 from ..search import storage
 from ..search.driver import StudyDriver, budget_spent, objective_value, spent_seconds
-from ..search.space import SearchSpec, corner_configs, objectives_for, parse_spec, suggested_space
+from ..search.space import (SearchSpec, corner_configs, objectives_for, parse_spec, suggested_space,
+                            template_kind)
 from ..workspace import Workspace
 from .launch import LaunchService
 from .runs import RunService
@@ -62,15 +63,15 @@ class SearchService:
         if not isinstance(config, dict):
             raise StudioError("config: give the search as a JSON object")
         template, template_run = self._template(config.get("template"))
+        build = self._builder(template_kind(template))
+        try:  # checked and completed first: its task ("auto" becomes the dataset's) decides the objectives
+            template = build(_launch_values(template)).to_dict()
+        except StudioError as exc:
+            raise StudioError(f"template: {exc}") from None
         try:
             spec = parse_spec(config, template, template_run)
         except ConfigError as exc:
             raise StudioError.of(exc) from None
-        build = self.launch.finetune_config if spec.kind == "finetune" else self.launch.pretrain_config
-        try:
-            spec.template = build(_launch_values(template)).to_dict()
-        except StudioError as exc:
-            raise StudioError(f"template: {exc}") from None
         for where, values in corner_configs(spec):
             try:
                 build(_launch_values(values))
@@ -82,13 +83,18 @@ class SearchService:
         """A space to start from for this template (a run id or a launch config): the learning rate around the
         method's default, and its main knob; and the objectives its task records."""
         values, _ = self._template(template)
-        kind = values.get("kind") or ("finetune" if "dataset_id" in values else "pretrain")
-        task = values.get("task") or "text_classification"
-        if kind == "finetune" and task == "auto":
-            dataset = self.registry.get_dataset(values.get("dataset_id") or "")
-            task = (dataset or {}).get("stats", {}).get("task") or "text_classification"
+        kind = template_kind(values)
+        try:
+            values = self._builder(kind)(_launch_values(values)).to_dict()
+        except StudioError as exc:
+            raise StudioError(f"template: {exc}") from None
         return {"space": suggested_space(kind, values.get("method") or "full"),
-                "objectives": objectives_for(kind, task, values.get("downstream_datasets") or ())}
+                "objectives": objectives_for(kind, values.get("task") or SEQUENCE_TASK,
+                                             values.get("downstream_datasets") or ())}
+
+    def _builder(self, kind: str):
+        """The launch check of a kind of run: a validated config from a dict of settings, or StudioError."""
+        return self.launch.finetune_config if kind == "finetune" else self.launch.pretrain_config
 
     def _template(self, template) -> tuple[dict, str | None]:
         if isinstance(template, str) and template.strip():
@@ -152,8 +158,7 @@ class SearchService:
             run_id = self.launch.create_foreground_run({**values, "kind": spec.kind}, role="cli")
             threading.Thread(target=self._train_here, args=(run_id,), name=f"trial-{run_id}", daemon=True).start()
         else:
-            build = self.launch.finetune_config if spec.kind == "finetune" else self.launch.pretrain_config
-            run_id = self.launch.enqueue(build(values))["run_id"]
+                run_id = self.launch.enqueue(self._builder(spec.kind)(values))["run_id"]
         self.registry.set_tags(run_id, [study_id])
         self.registry.update_run(run_id, info={"study": {"id": study_id, "trial": number}})
         return run_id
@@ -226,8 +231,7 @@ class SearchService:
                   "name": f"{spec.name}: best trial #{best['number']}"}
         if max_steps:
             values["max_steps"] = int(max_steps)
-        build = self.launch.finetune_config if spec.kind == "finetune" else self.launch.pretrain_config
-        queued = self.launch.enqueue(build(values))
+        queued = self.launch.enqueue(self._builder(spec.kind)(values))
         self.registry.update_run(queued["run_id"], info={"promoted_from": {"study_id": study_id,
                                                                            "trial": best["number"],
                                                                            "run_id": best["run_id"]}})
