@@ -247,7 +247,7 @@ QUICK_START_BLOCK = "scripts/test.sh\n```\n"
 MUTATIONS = {
     "a section": (_after(QUICK_START_BLOCK, "\n## New section\n\nText.\n"), ("'## New section'", "Quick start")),
     "a subsection": (_after(QUICK_START_BLOCK, "\n### Extra\n\nText.\n"), ("'### Extra'", "Quick start")),
-    "a code block": (_after("pretrain-studio delete <run_id> [--force] [--yes]\n```\n",
+    "a code block": (_after("[--extra-trials N]   # resume it, or join from elsewhere\n```\n",
                             "\n```bash\npretrain-studio new-command\n```\n"),
                      "fenced code blocks in README.md"),
     "a changed code line": (lambda t: t.replace("scripts/test.sh\n```", "scripts/test.sh --fast\n```", 1),

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .. import run_owner
 from ..errors import StudioError
 from ..registry import PRUNE
 from ..run_states import RunStatus
@@ -34,6 +35,10 @@ def host_name() -> str:
     return socket.gethostname()
 
 
+class StudyBusy(StudioError):
+    """Another live process on this machine drives the study for the same workspace (the app, or a command)."""
+
+
 class StudyDriver:
     """Drives one study until its budget is spent or it is paused, cancelled or closing.
 
@@ -42,8 +47,8 @@ class StudyDriver:
 
     def __init__(self, study_id: str, url: str, registry, workspace_name: str,
                  launch: Callable[[dict, int], str], cancel: Callable[[str], None], closing: threading.Event,
-                 say: Callable[[str], None] | None = None):
-        self.study_id, self.url, self.registry = study_id, url, registry
+                 say: Callable[[str], None] | None = None, role: str = "app"):
+        self.study_id, self.url, self.registry, self.role = study_id, url, registry, role
         self.workspace_name = workspace_name
         self.launch, self.cancel, self.closing = launch, cancel, closing
         self.say = say or (lambda line: None)
@@ -53,6 +58,7 @@ class StudyDriver:
     def run(self) -> str:
         """Returns the study's state when the driver left it (running when closing or waiting for others)."""
         study, spec = storage.load_study(self.study_id, self.url)
+        self.claim(study)
         self.reconcile(study, spec)
         while not self.closing.is_set():
             state = storage.state(study)
@@ -65,13 +71,26 @@ class StudyDriver:
                 if not any(t.state.name == "RUNNING" for t in trials):
                     storage.set_state(study, "completed", reason)
                     return "completed"
-                return "running"  # the last trials are another machine's: it ends the study
+                # The last trials are another machine's: wait for them (one that dies fails by its heartbeat,
+                # and its budget comes back here).
+                self.closing.wait(storage.HEARTBEAT_SECONDS)
+                continue
             failing = failure_streak(trials)
             if failing:
                 storage.set_state(study, "failed", failing)
                 return "failed"
             self.run_one(study, spec)
         return storage.state(study)
+
+    def claim(self, study) -> None:
+        """One driver per study and workspace: two on one device would train two trials at once, and both settle
+        the same trials. Machines with workspaces of their own each drive (that is how a study scales)."""
+        key = f"driver {host_name()} {self.workspace_name}"
+        other = study.user_attrs.get(key)
+        if other and not run_owner.is_me(other) and run_owner.process_alive(other):
+            raise StudyBusy(f"study {self.study_id} is being run by {run_owner.describe(other)} on this workspace; "
+                            "pause it there first, or join from a workspace of its own")
+        study.set_user_attr(key, run_owner.this_process(self.role))
 
     def run_one(self, study, spec: SearchSpec) -> None:
         import optuna

@@ -22,7 +22,7 @@ from ..errors import NotFoundError, StudioError
 from ..registry import new_id
 from ..run_states import RunStatus
 from ..search import storage
-from ..search.driver import StudyDriver, budget_spent, objective_value, spent_seconds
+from ..search.driver import StudyBusy, StudyDriver, budget_spent, objective_value, spent_seconds
 from ..search.space import (SearchSpec, corner_configs, objectives_for, parse_spec, suggested_space,
                             template_kind)
 from ..workspace import Workspace
@@ -134,6 +134,8 @@ class SearchService:
     def _drive_quietly(self, study_id: str) -> None:
         try:
             self.driver(study_id).run()
+        except StudyBusy:  # a command on this workspace drives it: the app leaves it alone
+            return
         except Exception as exc:  # the study says why; the app carries on
             traceback.print_exc()
             try:
@@ -145,7 +147,8 @@ class SearchService:
     def driver(self, study_id: str) -> StudyDriver:
         return StudyDriver(study_id, self._url(study_id), self.registry, str(self.workspace.root),
                            launch=lambda values, number: self._launch_trial(study_id, values, number),
-                           cancel=self._cancel_quietly, closing=self._closing, say=self.say)
+                           cancel=self._cancel_quietly, closing=self._closing, say=self.say,
+                           role="cli" if self.foreground else "app")
 
     def run_study(self, study_id: str) -> str:
         """Drive a study in this thread until its budget is spent or it is paused or cancelled (the CLI)."""
