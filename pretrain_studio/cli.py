@@ -258,9 +258,10 @@ def search_foreground(studio, args) -> int:
                 raise StudioError(f"--study: {study_id!r} is not in this workspace; give --storage URL, the database "
                                   "that holds it")
             studio.join_study(study_id, args.storage)
-        status = studio.search_status(study_id)
-        if status["status"] != "running" or args.extra_trials:
+        studio.search.ensure_free(study_id)  # before the resume: an app driving it on this workspace keeps it
+        if studio.search_status(study_id)["status"] != "running" or args.extra_trials:
             studio.resume_search(study_id, args.extra_trials)
+        status = studio.search_status(study_id)
         print(f"study {study_id}: joined, {status['finished_trials']} of {status['n_trials']} trials finished")
     ended = studio.run_study(study_id)
     print_study(studio.search_status(study_id))

@@ -366,6 +366,10 @@ class Registry:
             row = db.execute("SELECT * FROM studies WHERE id = ?", (study_id,)).fetchone()
         return dict(row) if row else None
 
+    def set_study_storage(self, study_id: str, storage: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE studies SET storage = ? WHERE id = ?", (storage, study_id))
+
     def list_studies(self) -> list[dict]:
         with self._connect() as db:
             return [dict(r) for r in db.execute("SELECT * FROM studies ORDER BY created_at DESC").fetchall()]
@@ -399,6 +403,13 @@ class Registry:
         for r in rows:
             out.setdefault(r["run_id"], {})[r["name"]] = {"last": r["last"], "min": r["low"], "max": r["high"]}
         return out
+
+    def metric_range(self, run_id: str, name: str, after_step: int = -1) -> tuple[float | None, float | None]:
+        """(lowest, highest) value of one metric of a run at steps after `after_step`; (None, None) when none."""
+        with self._connect() as db:
+            row = db.execute("SELECT MIN(value) AS low, MAX(value) AS high FROM metrics WHERE run_id = ? AND name = ?"
+                             " AND step > ?", (run_id, name, after_step)).fetchone()
+        return row["low"], row["high"]
 
     def metrics_since(self, run_id: str, after_id: int = 0) -> list[dict]:
         """Metric rows with id > after_id, oldest first: pollers pass the last id they saw."""

@@ -27,12 +27,37 @@ from ..run_states import RunStatus
 from . import storage
 from .space import SearchSpec
 
+
+def finished_elsewhere() -> type[Exception]:
+    """Optuna's error for a change to a finished trial (imported when a search runs, not with the app)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    return UpdateFinishedTrialError
+
+
+def driver_key(workspace_name: str) -> str:
+    return f"driver {machine()} {workspace_name}"
+
+
+def check_free(study, workspace_name: str) -> None:
+    """StudyBusy when another live process on this machine drives the study for this workspace."""
+    other = study.user_attrs.get(driver_key(workspace_name))
+    if other and not run_owner.is_me(other) and run_owner.process_alive(other):
+        raise StudyBusy(f"study {study.study_name} is being run by {run_owner.describe(other)} on this workspace; "
+                        "pause it there first, or join from a workspace of its own")
+
 POLL_SECONDS = 0.5  # how often a driver reads its trial's new points: a pruned trial trains on meanwhile
 FAILURES_IN_A_ROW = 3  # a study whose last trials all failed stops: the next ones would most likely fail too
 
 
 def host_name() -> str:
     return socket.gethostname()
+
+
+def machine() -> str:
+    """Who ran a trial, as the driver tells its own trials from another machine's: run_owner's machine id (a host
+    name may change, and two containers may share one)."""
+    return run_owner.machine_id()
 
 
 class StudyBusy(StudioError):
@@ -56,10 +81,16 @@ class StudyDriver:
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self) -> str:
-        """Returns the study's state when the driver left it (running when closing or waiting for others)."""
-        study, spec = storage.load_study(self.study_id, self.url)
+        """Returns the study's state when the driver left it (running when closing)."""
+        study, spec = storage.load_study(self.study_id, self.url, machine(), self.workspace_name)
         self.claim(study)
-        self.reconcile(study, spec)
+        try:
+            self.reconcile(study, spec)
+            return self._loop(study, spec)
+        finally:
+            self.release(study)
+
+    def _loop(self, study, spec: SearchSpec) -> str:
         while not self.closing.is_set():
             state = storage.state(study)
             if state != "running":
@@ -75,7 +106,7 @@ class StudyDriver:
                 # and its budget comes back here).
                 self.closing.wait(storage.HEARTBEAT_SECONDS)
                 continue
-            failing = failure_streak(trials)
+            failing = failure_streak(trials, int(study.user_attrs.get(storage.RESUMED_ATTR, 0)))
             if failing:
                 storage.set_state(study, "failed", failing)
                 return "failed"
@@ -85,28 +116,40 @@ class StudyDriver:
     def claim(self, study) -> None:
         """One driver per study and workspace: two on one device would train two trials at once, and both settle
         the same trials. Machines with workspaces of their own each drive (that is how a study scales)."""
-        key = f"driver {host_name()} {self.workspace_name}"
-        other = study.user_attrs.get(key)
-        if other and not run_owner.is_me(other) and run_owner.process_alive(other):
-            raise StudyBusy(f"study {self.study_id} is being run by {run_owner.describe(other)} on this workspace; "
-                            "pause it there first, or join from a workspace of its own")
-        study.set_user_attr(key, run_owner.this_process(self.role))
+        check_free(study, self.workspace_name)
+        study.set_user_attr(driver_key(self.workspace_name), run_owner.this_process(self.role))
+
+    def release(self, study) -> None:
+        try:
+            if run_owner.is_me(study.user_attrs.get(driver_key(self.workspace_name))):
+                study.set_user_attr(driver_key(self.workspace_name), None)
+        except Exception:  # an unreachable storage: the claim lapses with this process anyway
+            pass
 
     def run_one(self, study, spec: SearchSpec) -> None:
-        import optuna
-
+        if spec.sampler == "grid":  # the next point no trial has covered (a failed point is tried again)
+            point = next_grid_point(spec, study.get_trials(deepcopy=False))
+            if point is not None:
+                study.enqueue_trial(point)
         trial = storage.ask(study)
-        params = {name: dim.suggest(trial) for name, dim in spec.space.items()}
+        # Who owns it, at once: a trial of nobody's would stay running for ever (it never beat).
+        trial.set_user_attr("machine", machine())
         trial.set_user_attr("host", host_name())
         trial.set_user_attr("workspace", self.workspace_name)
+        study._storage.record_heartbeat(trial._trial_id)
+        run_id = None
         try:
+            params = {name: dim.suggest(trial) for name, dim in spec.space.items()}
             run_id = self.launch(spec.trial_values(params), trial.number)
+            trial.set_user_attr("run_id", run_id)
         except StudioError as exc:  # these settings cannot be launched (a combination no range check saw)
-            trial.set_user_attr("status", str(RunStatus.FAILED))
-            trial.set_user_attr("reason", str(exc))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._tell_failed(study, trial, str(RunStatus.FAILED), str(exc))
             return
-        trial.set_user_attr("run_id", run_id)
+        except Exception as exc:  # the database, the disk: the trial fails, its run (if any) is cancelled
+            if run_id:
+                self.cancel(run_id)
+            self._tell_failed(study, trial, str(RunStatus.FAILED), f"the search could not start it: {exc}")
+            raise
         shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
         self.say(f"trial {trial.number}: run {run_id} ({shown})")
         self.follow(study, spec, trial, run_id)
@@ -115,10 +158,16 @@ class StudyDriver:
         """Settle the trials this workspace left running (a restart, a killed command) by their runs' status."""
         import optuna
 
-        for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        for frozen in study.get_trials(deepcopy=False):
             attrs = frozen.user_attrs
-            if attrs.get("host") != host_name() or attrs.get("workspace") != self.workspace_name:
+            if attrs.get("machine") != machine() or attrs.get("workspace") != self.workspace_name:
                 continue  # another machine's: its driver settles it, or Optuna's heartbeat fails it
+            if frozen.state.name != "RUNNING":
+                # Failed by another machine's heartbeat check while this one was down: its run must not train on.
+                run = self.registry.get_run(attrs["run_id"]) if attrs.get("run_id") else None
+                if frozen.state.name == "FAIL" and run is not None and RunStatus(run["status"]).active:
+                    self.cancel(run["id"])
+                continue
             trial = optuna.trial.Trial(study, frozen._trial_id)
             run_id = attrs.get("run_id")
             run = self.registry.get_run(run_id) if run_id else None
@@ -141,15 +190,19 @@ class StudyDriver:
             if run is None:
                 self._tell_failed(study, trial, str(RunStatus.CANCELLED), "its run was deleted")
                 return
-            for row in self.registry.metrics_since(run_id, seen):
-                seen = row["id"]
-                if row["name"] != spec.objective or row["step"] <= 0 or row["step"] in reported:
-                    continue  # step 0: the untrained model, the same for every trial
-                reported.add(row["step"])
-                trial.report(row["value"], row["step"])
-                if not pruning and trial.should_prune():
-                    pruning = True
-                    self._prune(study, spec, run_id, row["step"], row["value"])
+            try:
+                for row in self.registry.metrics_since(run_id, seen):
+                    seen = row["id"]
+                    if row["name"] != spec.objective or row["step"] <= 0 or row["step"] in reported:
+                        continue  # step 0: the untrained model, the same for every trial
+                    reported.add(row["step"])
+                    trial.report(row["value"], row["step"])
+                    if not pruning and trial.should_prune():
+                        pruning = True
+                        self._prune(study, spec, run_id, row["step"], row["value"])
+            except finished_elsewhere():  # failed by another machine (this one was silent too long)
+                self.cancel(run_id)
+                return
             if not RunStatus(run["status"]).active:
                 self.conclude(study, spec, trial, run)
                 return
@@ -159,11 +212,14 @@ class StudyDriver:
             if time.monotonic() - beat >= storage.HEARTBEAT_SECONDS:
                 beat = time.monotonic()
                 study._storage.record_heartbeat(trial._trial_id)
+                if study._storage.get_trial(trial._trial_id).state.is_finished():
+                    self.cancel(run_id)  # failed by another machine while this one did not beat
+                    return
             self.closing.wait(POLL_SECONDS)
 
     def _prune(self, study, spec: SearchSpec, run_id: str, step: int, value: float) -> None:
-        others = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False)
-                  if t.state.name in ("COMPLETE", "PRUNED") and step in t.intermediate_values]
+        others = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False)  # the median pruner's
+                  if t.state.name == "COMPLETE" and step in t.intermediate_values]
         if spec.pruner == "median" and others:
             reason = (f"{spec.objective} {value:.4g} at step {step} is behind the median of the earlier trials at "
                       f"that step ({statistics.median(others):.4g})")
@@ -174,6 +230,12 @@ class StudyDriver:
         self.registry.request_stop(run_id, PRUNE)
 
     def conclude(self, study, spec: SearchSpec, trial, run: dict) -> None:
+        try:
+            self._conclude(study, spec, trial, run)
+        except finished_elsewhere():  # another machine failed it meanwhile: its verdict stands
+            pass
+
+    def _conclude(self, study, spec: SearchSpec, trial, run: dict) -> None:
         import optuna
 
         status = run["status"]
@@ -200,19 +262,21 @@ class StudyDriver:
     def _tell_failed(self, study, trial, status: str, why: str) -> None:
         import optuna
 
-        trial.set_user_attr("status", status)
-        trial.set_user_attr("reason", why)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        try:
+            trial.set_user_attr("status", status)
+            trial.set_user_attr("reason", why)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        except finished_elsewhere():
+            return
         self.say(f"trial {trial.number}: {status}{': ' + why if why else ''} (not counted)")
 
 
 def objective_value(registry, run_id: str, spec: SearchSpec) -> float | None:
-    """The best value of the objective the run reached on the validation split (the model it keeps is its best
-    checkpoint), or None when it recorded none."""
-    series = registry.final_metrics([run_id]).get(run_id, {}).get(spec.objective)
-    if series is None:
-        return None
-    return series["min"] if spec.direction == "minimize" else series["max"]
+    """The best value of the objective the run reached on the validation split after step 0 (step 0 is the model
+    before training: the base model's value, not the trial's), or None when it recorded none. A fine-tuning
+    trial keeps that checkpoint: its early_stopping_metric is the objective (services/search.py)."""
+    low, high = registry.metric_range(run_id, spec.objective, after_step=0)
+    return low if spec.direction == "minimize" else high
 
 
 def budget_spent(spec: SearchSpec, study, trials) -> tuple[bool, str]:
@@ -222,9 +286,25 @@ def budget_spent(spec: SearchSpec, study, trials) -> tuple[bool, str]:
     budget = storage.trial_budget(study)
     if budget and counted + running >= budget:
         return True, f"{counted} of {budget} trials finished"
-    if spec.timeout_minutes and spent_seconds(trials) >= spec.timeout_minutes * 60:
-        return True, f"the time limit of {spec.timeout_minutes:g} minutes is spent"
+    if spec.sampler == "grid" and next_grid_point(spec, trials) is None and not budget:
+        return True, "every point of the grid was tried"
+    limit = storage.time_limit(study, spec)
+    if limit and spent_seconds(trials) >= limit * 60:
+        return True, f"the time limit of {limit:g} minutes is spent"
     return False, ""
+
+
+def next_grid_point(spec: SearchSpec, trials) -> dict | None:
+    """The first point of the grid that no completed, pruned or running trial holds, or None when all do."""
+    import itertools
+
+    taken = {tuple(sorted(t.params.items())) for t in trials if t.state.name in ("COMPLETE", "PRUNED", "RUNNING")}
+    names = list(spec.space)
+    for values in itertools.product(*(spec.space[n].values() for n in names)):
+        point = dict(zip(names, values))
+        if tuple(sorted(point.items())) not in taken:
+            return point
+    return None
 
 
 def spent_seconds(trials) -> float:
@@ -240,10 +320,10 @@ def spent_seconds(trials) -> float:
     return total
 
 
-def failure_streak(trials) -> str:
-    """The reason to stop when the last FAILURES_IN_A_ROW finished trials all failed (not interrupted or
-    cancelled: those say nothing about the settings), else ''."""
-    ended = [t for t in sorted(trials, key=lambda t: t.number) if t.state.name != "RUNNING"
+def failure_streak(trials, since: int = 0) -> str:
+    """The reason to stop when the last FAILURES_IN_A_ROW finished trials (numbered `since` or later: a resume
+    starts a new count) all failed (not interrupted or cancelled: those say nothing about the settings), else ''."""
+    ended = [t for t in sorted(trials, key=lambda t: t.number) if t.state.name != "RUNNING" and t.number >= since
              and t.user_attrs.get("status") not in (RunStatus.INTERRUPTED, RunStatus.CANCELLED)]
     last = ended[-FAILURES_IN_A_ROW:]
     if len(last) == FAILURES_IN_A_ROW and all(t.state.name == "FAIL" for t in last):

@@ -43,6 +43,7 @@ SUGGESTED = {
     "adapter": {"learning_rate": {"low": 1e-4, "high": 5e-3, "log": True}, "adapter_size": {"choices": [16, 32, 64]}},
 }
 RANGE_KEYS = ("low", "high", "log", "step")
+MAX_GRID_POINTS = 10_000  # a grid is tried whole: more points than this is a mistake (a tiny step), not a plan
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class Dimension:
                                                     "a range of decimals")
         step = self.step or 1
         count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
+        if count > MAX_GRID_POINTS:
+            raise ConfigError(f"space.{self.name}.step", f"{count:,} values is more than a grid can try "
+                                                        f"({MAX_GRID_POINTS:,} at most): give a larger step")
         values = [self.low + i * step for i in range(count)]
         return [int(v) for v in values] if self.kind == "int" else [round(v, 12) for v in values]
 
@@ -124,11 +128,13 @@ class SearchSpec:
         values["space"] = {name: dimension(name, raw, template_cls) for name, raw in data["space"].items()}
         return cls(**values)
 
-    def sampler_object(self):
+    def sampler_object(self, seed_offset: int = 0):
+        """The sampler; `seed_offset` moves its seed on for a study loaded again (storage.load_study)."""
         import optuna
 
+        seed = self.seed + seed_offset
         if self.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=self.seed)
+            return optuna.samplers.RandomSampler(seed=seed)
         if self.sampler == "grid":
             return _GridSampler({n: d.values() for n, d in self.space.items()}, seed=self.seed)
         # TPE models the good and the bad trials once it has a few: Optuna's default waits for 10, most of a
@@ -136,7 +142,7 @@ class SearchSpec:
         startup = max(2, min(10, (self.n_trials or 30) // 3))
         with warnings.catch_warnings():  # multivariate TPE is "experimental" in Optuna 5 (and its better default)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=startup, multivariate=True)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True)
 
     def pruner_object(self):
         import optuna
@@ -211,6 +217,9 @@ def parse_spec(config: dict, template: dict, template_run: str | None = None) ->
     grid_size = None
     if sampler == "grid":  # n_trials 0: the whole grid
         grid_size = math.prod(len(d.values()) for d in space.values())
+        if grid_size > MAX_GRID_POINTS:
+            raise ConfigError("space", f"the grid has {grid_size:,} points, more than {MAX_GRID_POINTS:,}: give fewer "
+                                       "values, or use the tpe or random sampler")
         n_trials = min(n_trials, grid_size) if n_trials else grid_size
     if n_trials == 0 and timeout == 0:
         raise ConfigError("n_trials", "a budget of 0 runs nothing: give a number of trials, or a time limit in "
@@ -241,6 +250,10 @@ def _first_trials(raw, space: dict[str, Dimension], sampler: str) -> list[dict]:
             if dim.kind != "choices" and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                           or not dim.low <= value <= dim.high):
                 raise ConfigError(where, f"give a number from {dim.low:g} to {dim.high:g} (got {value!r})")
+            if dim.kind == "int" and value != int(value):
+                raise ConfigError(where, f"{name} is a whole number (got {value!r})")
+            if dim.step and abs((value - dim.low) / dim.step - round((value - dim.low) / dim.step)) > 1e-9:
+                raise ConfigError(where, f"{value!r} is not on the range's steps of {dim.step:g} from {dim.low:g}")
     return [dict(t) for t in raw]
 
 
@@ -287,7 +300,9 @@ def dimension(name: str, raw, template_cls) -> Dimension:
     low, high = raw["low"], raw["high"]
     if low >= high:
         raise ConfigError(f"{where}.low", f"low ({low:g}) must be below high ({high:g})")
-    log = bool(raw.get("log", False))
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}.log", f"give true or false (got {log!r})")
     step = raw.get("step")
     if log and low <= 0:
         raise ConfigError(f"{where}.low", f"a log range must be above 0 (got low {low:g})")

@@ -13,6 +13,7 @@ so its budget goes to the others.
 from __future__ import annotations
 
 import threading
+import zlib
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from .space import SearchSpec
 
 STATES = ("running", "paused", "cancelled", "completed", "failed")
 SPEC_ATTR, STATE_ATTR, REASON_ATTR, TRIALS_ATTR = "spec", "state", "state_reason", "n_trials"
+RESUMED_ATTR = "resumed_at_trial"  # failures before a resume do not count toward its failure streak
+TIMEOUT_ATTR = "timeout_minutes"  # the time limit now (a resume of a study that spent it gives it another)
+CREATOR_ATTR = "created_by"  # the machine and workspace that started the study
 HEARTBEAT_SECONDS = 10  # a driver beats for its running trial this often ...
 GRACE_SECONDS = 120  # ... and a trial without a beat for this long is failed by the next driver that looks
 
@@ -47,7 +51,7 @@ def storage(url: str):
         return _storages[url]
 
 
-def create_study(study_id: str, spec: SearchSpec, url: str):
+def create_study(study_id: str, spec: SearchSpec, url: str, creator: str = ""):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -56,20 +60,31 @@ def create_study(study_id: str, spec: SearchSpec, url: str):
     study.set_user_attr(SPEC_ATTR, spec.to_dict())
     study.set_user_attr(TRIALS_ATTR, spec.n_trials)
     study.set_user_attr(STATE_ATTR, "running")
+    study.set_user_attr(TIMEOUT_ATTR, spec.timeout_minutes)
+    study.set_user_attr(CREATOR_ATTR, creator)
     for params in spec.first_trials:
         study.enqueue_trial(params, skip_if_exists=True)
     return study
 
 
-def load_study(study_id: str, url: str):
-    """(the Optuna study with its own sampler and pruner, its spec); KeyError when the storage has no such study."""
+def load_study(study_id: str, url: str, machine: str = "", workspace: str = ""):
+    """(the Optuna study with its own sampler and pruner, its spec); KeyError when the storage has no such study.
+
+    The sampler's seed moves on with the trials already made (a study loaded again after a pause, a restart or by
+    a second machine must not draw its first settings again), and by machine for a study joined from elsewhere:
+    a study run in one go from its start draws exactly what its seed says."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = storage(url)
-    attrs = store.get_study_user_attrs(store.get_study_id_from_name(study_id))
+    internal = store.get_study_id_from_name(study_id)
+    attrs = store.get_study_user_attrs(internal)
     spec = SearchSpec.from_dict(attrs[SPEC_ATTR])
-    study = optuna.load_study(study_name=study_id, storage=store, sampler=spec.sampler_object(),
+    offset = len(store.get_all_trials(internal, deepcopy=False))
+    me = f"{machine} {workspace}"
+    if machine and attrs.get(CREATOR_ATTR) and attrs[CREATOR_ATTR] != me:
+        offset += zlib.crc32(me.encode()) % 100_000
+    study = optuna.load_study(study_name=study_id, storage=store, sampler=spec.sampler_object(offset),
                               pruner=spec.pruner_object())
     return study, spec
 
@@ -89,6 +104,11 @@ def state(study) -> str:
 def set_state(study, value: str, reason: str = "") -> None:
     study.set_user_attr(STATE_ATTR, value)
     study.set_user_attr(REASON_ATTR, reason)
+
+
+def time_limit(study, spec: SearchSpec) -> float:
+    """Minutes of training the trials may take in all (0 = no limit)."""
+    return float(study.user_attrs.get(TIMEOUT_ATTR, spec.timeout_minutes) or 0)
 
 
 def trial_budget(study) -> int:

@@ -22,12 +22,19 @@ from ..errors import NotFoundError, StudioError
 from ..registry import new_id
 from ..run_states import RunStatus
 from ..search import storage
-from ..search.driver import StudyBusy, StudyDriver, budget_spent, objective_value, spent_seconds
+from ..search.driver import (StudyBusy, StudyDriver, budget_spent, check_free, machine, objective_value,
+                             spent_seconds)
 from ..search.space import (SearchSpec, corner_configs, objectives_for, parse_spec, suggested_space,
                             template_kind)
 from ..workspace import Workspace
 from .launch import LaunchService
 from .runs import RunService
+
+
+DRIVER_RETRIES = 3  # a driver that fails this many times in a row (the database, the disk) fails its study
+RETRY_SECONDS = 10.0
+# The checkpoint a fine-tuning trial keeps is the best by early_stopping_metric: the objective, or its twin.
+KEPT_BY = {"eval_entity_f1": "eval_f1", "eval_token_accuracy": "eval_accuracy"}
 
 
 class SearchService:
@@ -50,10 +57,11 @@ class SearchService:
         study_id = new_id("study")
         url = storage_url or storage.default_url(self.workspace.root)
         try:
-            storage.create_study(study_id, spec, url)
+            storage.create_study(study_id, spec, url, creator=f"{machine()} {self.workspace.root}")
         except Exception as exc:  # a URL that names no reachable database, a driver that is not installed
             raise StudioError(f"storage: cannot open {url!r}: {exc}") from None
-        self.registry.add_study(study_id, spec.name, url)
+        # The workspace's own search.db is recorded as "": found again where the workspace is, if it moves.
+        self.registry.add_study(study_id, spec.name, storage_url or "")
         if not self.foreground:
             self._drive(study_id)
         return {"study_id": study_id}
@@ -72,6 +80,9 @@ class SearchService:
             spec = parse_spec(config, template, template_run)
         except ConfigError as exc:
             raise StudioError.of(exc) from None
+        if spec.kind == "finetune" and "early_stopping_metric" not in spec.space:
+            # A trial keeps its checkpoint best by the objective, so its value is the model it leaves.
+            spec.template["early_stopping_metric"] = KEPT_BY.get(spec.objective, spec.objective)
         for where, values in corner_configs(spec):
             try:
                 build(_launch_values(values))
@@ -113,8 +124,8 @@ class SearchService:
         started = []
         for row in self.registry.list_studies():
             try:
-                study, _ = storage.load_study(row["id"], row["storage"])
-            except Exception:  # a database that is not reachable now: the study waits for a resume
+                study = self._study(row["id"])
+            except StudioError:  # a database that is not reachable now: the study waits for a resume
                 continue
             if storage.state(study) == "running":
                 self._drive(row["id"])
@@ -125,24 +136,40 @@ class SearchService:
         with self._lock:
             thread = self._drivers.get(study_id)
             if thread is not None and thread.is_alive():
-                return
+                return  # it looks at the state again before it ends (_drive_quietly)
             thread = threading.Thread(target=self._drive_quietly, args=(study_id,), name=f"search-{study_id}",
                                       daemon=True)
             self._drivers[study_id] = thread
             thread.start()
 
     def _drive_quietly(self, study_id: str) -> None:
-        try:
-            self.driver(study_id).run()
-        except StudyBusy:  # a command on this workspace drives it: the app leaves it alone
-            return
-        except Exception as exc:  # the study says why; the app carries on
-            traceback.print_exc()
+        errors = 0
+        while not self._closing.is_set():
             try:
-                study, _ = storage.load_study(study_id, self._url(study_id))
-                storage.set_state(study, "failed", f"the search stopped: {exc}")
-            except Exception:
-                pass
+                self.driver(study_id).run()
+            except StudyBusy:  # a command on this workspace drives it: the app leaves it alone
+                return
+            except Exception as exc:  # a locked or unreachable database, a full disk: try again, then give up
+                traceback.print_exc()
+                errors += 1
+                if errors < DRIVER_RETRIES:
+                    self._closing.wait(RETRY_SECONDS)
+                    continue
+                try:
+                    storage.set_state(self._study(study_id), "failed", f"the search stopped: {exc}")
+                except Exception:
+                    pass
+                return
+            # A resume between the driver's last look and its return would find it alive and start none: look
+            # again, under the lock that _drive takes, before this thread ends.
+            with self._lock:
+                try:
+                    again = storage.state(self._study(study_id)) == "running"
+                except StudioError:
+                    again = False
+                if not again or self._closing.is_set():
+                    self._drivers.pop(study_id, None)
+                    return
 
     def driver(self, study_id: str) -> StudyDriver:
         return StudyDriver(study_id, self._url(study_id), self.registry, str(self.workspace.root),
@@ -153,6 +180,10 @@ class SearchService:
     def run_study(self, study_id: str) -> str:
         """Drive a study in this thread until its budget is spent or it is paused or cancelled (the CLI)."""
         return self.driver(study_id).run()
+
+    def ensure_free(self, study_id: str) -> None:
+        """StudyBusy when another live process on this machine drives the study for this workspace (the app)."""
+        check_free(self._study(study_id), str(self.workspace.root))
 
     def _launch_trial(self, study_id: str, values: dict, number: int) -> str:
         spec = self._spec(study_id)
@@ -198,16 +229,22 @@ class SearchService:
     def resume_search(self, study_id: str, extra_trials: int = 0) -> dict:
         """Go on with a paused (or completed, failed, interrupted) study, with `extra_trials` more in its budget."""
         study = self._study(study_id)
-        try:
-            extra = int(extra_trials or 0)
-        except (TypeError, ValueError):
-            raise StudioError(f"extra_trials: give a whole number (got {extra_trials!r})") from None
-        if extra < 0:
-            raise StudioError(f"extra_trials: must be at least 0 (got {extra})")
+        extra = extra_trials or 0
+        if isinstance(extra, float) and extra == int(extra):
+            extra = int(extra)
+        if not isinstance(extra, int) or isinstance(extra, bool) or extra < 0:
+            raise StudioError(f"extra_trials: give a whole number, 0 or more (got {extra_trials!r})")
         if storage.state(study) == "cancelled":
             raise StudioError(f"study {study_id} was cancelled; start a new search instead")
-        if extra:
-            study.set_user_attr(storage.TRIALS_ATTR, storage.trial_budget(study) + extra)
+        spec, trials = self._spec(study_id, study), study.get_trials(deepcopy=False)
+        budget = storage.trial_budget(study)
+        if extra:  # on top of what has finished when the budget was a time limit alone
+            counted = sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+            study.set_user_attr(storage.TRIALS_ATTR, (budget or counted) + extra)
+        limit = storage.time_limit(study, spec)
+        if limit and spent_seconds(trials) >= limit * 60:  # spent: another limit of the same length
+            study.set_user_attr(storage.TIMEOUT_ATTR, spent_seconds(trials) / 60 + spec.timeout_minutes)
+        study.set_user_attr(storage.RESUMED_ATTR, len(trials))  # earlier failures do not end it again
         storage.set_state(study, "running", "")
         if not self.foreground:
             self._drive(study_id)
@@ -247,7 +284,10 @@ class SearchService:
         for row in self.registry.list_studies():
             try:
                 status = self.search_status(row["id"])
-            except StudioError:
+            except Exception as exc:  # its database is not reachable now: listed, saying so
+                out.append({"study_id": row["id"], "name": row["name"], "status": "unreachable", "objective": "",
+                            "direction": "", "n_trials": 0, "finished_trials": 0, "created_at": row["created_at"],
+                            "best_value": None, "reason": str(exc)})
                 continue
             out.append({k: status[k] for k in ("study_id", "name", "status", "objective", "direction", "n_trials",
                                                "finished_trials", "created_at")}
@@ -331,10 +371,15 @@ class SearchService:
         return rows
 
     def _study(self, study_id: str):
+        url = self._url(study_id)
         try:
-            study, _ = storage.load_study(study_id, self._url(study_id))
+            study, _ = storage.load_study(study_id, url)
         except KeyError:
             raise NotFoundError(f"study {study_id} is not in its storage") from None
+        except StudioError:
+            raise
+        except Exception as exc:  # sqlalchemy's errors: a database that is down, a URL that is wrong
+            raise StudioError(f"study {study_id}: its storage {url} cannot be read now: {exc}") from None
         return study
 
     def _spec(self, study_id: str, study=None) -> SearchSpec:
@@ -345,7 +390,7 @@ class SearchService:
         row = self.registry.get_study(study_id)
         if row is None:
             raise NotFoundError(f"study {study_id!r} does not exist in this workspace")
-        return row["storage"]
+        return row["storage"] or storage.default_url(self.workspace.root)
 
     def join_study(self, study_id: str, storage_url: str) -> None:
         """Make a study kept in another storage (another machine's database) known to this workspace."""
@@ -353,6 +398,8 @@ class SearchService:
             raise StudioError(f"study: {study_id!r} is not in {storage_url}")
         study, spec = storage.load_study(study_id, storage_url)
         self.registry.add_study(study_id, spec.name, storage_url)
+        if self.registry.get_study(study_id)["storage"] != storage_url:
+            self.registry.set_study_storage(study_id, storage_url)
 
 
 def _launch_values(config: dict) -> dict:

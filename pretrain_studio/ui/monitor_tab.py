@@ -96,10 +96,22 @@ def progress_text(status: dict, series: dict, dataset_names: dict[str, str] | No
     if shown:
         parts.append(" · ".join(shown))
     parts += downstream_lines(status, dataset_names)
+    parts += search_lines(status)
     if status.get("error"):
         parts.append(t("monitor.error", error=translate_error(status["error"].splitlines()[0])))
     parts.append(t("monitor.reproduce", command=status["cli_command"]))
     return "  \n".join(parts)
+
+
+def search_lines(status: dict) -> list[str]:
+    """A search trial says so, and a pruned one says at which step and why (services/search.py)."""
+    info = status.get("info") or {}
+    lines = []
+    if info.get("study"):
+        lines.append(t("monitor.trial_of", trial=info["study"]["trial"], study=info["study"]["id"]))
+    if info.get("pruned"):
+        lines.append(t("monitor.pruned", step=info["pruned"]["step"], reason=info["pruned"]["reason"]))
+    return lines
 
 
 def entity_results_text(status: dict) -> str:

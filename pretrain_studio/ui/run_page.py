@@ -24,7 +24,7 @@ from ..run_states import RunStatus
 from ..studio import Studio
 from .errors import ui_error, user_errors
 from .i18n import after_switch, status_word, t, translate_columns, translate_error, widget
-from .monitor_tab import format_seconds
+from .monitor_tab import format_seconds, search_lines
 from .plots import downstream_figure, loss_figure
 from .quality import downstream_lines, has_downstream, no_context_sentence, start_line_label, verdict_line
 
@@ -101,6 +101,7 @@ def summary_markdown(page: dict) -> str:
     owner = page.get("owner")
     if owner and not run_owner.is_me(owner):  # e.g. a CLI command in a terminal, on this workspace
         parts.append(t("summary.owner", pid=owner.get("pid"), host=owner.get("host")))
+    parts += search_lines(page)
     if page.get("error"):
         parts.append(t("monitor.error", error=translate_error(page["error"].splitlines()[0])))
     return "  \n".join(parts)

@@ -7,6 +7,7 @@ itself after the restart with new trials until n_trials have completed; no trial
 import pytest
 from conftest import AUTHORS, TINY_RUN, AppServer, wait_for
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from pretrain_studio.registry import Registry
 
@@ -27,6 +28,9 @@ def test_a_study_killed_mid_trial_goes_on_after_the_restart_and_finishes_its_bud
                                  api_name="/upload_dataset")
         template = {"kind": "finetune", "dataset_id": dataset["dataset_id"], "base_model": base, "method": "lora",
                     "max_steps": 40, "eval_steps": 4, "logging_steps": 1, "max_seq_length": 48}
+        with pytest.raises(AppError, match=r"space\.learning_rate\.low: a log range must be above 0"):
+            client.predict({"template": template, "space": {"learning_rate": {"low": 0, "high": 1e-3, "log": True}}},
+                           api_name="/start_search")  # the API names the field, as the UI and the CLI do
         study_id = client.predict({"name": "crash", "template": template, "n_trials": 3, "pruner": "none",
                                    "objective": "eval_accuracy",
                                    "space": {"learning_rate": {"low": 1e-3, "high": 5e-3, "log": True}}},

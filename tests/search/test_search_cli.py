@@ -55,7 +55,7 @@ def test_a_search_from_a_file_then_a_second_workspace_joins_the_same_study(works
     url = storage.default_url(ws)
     joined = cli("--study", study_id, "--storage", url, "--extra-trials", "1", workspace=other)
     assert joined.returncode == 0, joined.stderr
-    assert "joined, 2 of 2 trials finished" in joined.stdout
+    assert "joined, 2 of 3 trials finished" in joined.stdout
     assert "completed (3 of 3 trials finished)" in joined.stdout
 
     study, _ = storage.load_study(study_id, url)

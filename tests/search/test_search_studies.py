@@ -12,6 +12,7 @@ import pytest
 from conftest import AUTHORS, TINY_RUN, wait_for
 
 from pretrain_studio.studio import Studio, StudioError
+from pretrain_studio.ui.monitor_tab import search_lines
 
 TRIAL = {"kind": "finetune", "method": "lora", "max_steps": 40, "eval_steps": 4, "logging_steps": 2,
          "batch_size": 16, "max_seq_length": 48, "seed": 3}
@@ -61,6 +62,9 @@ def test_a_bad_learning_rate_is_pruned_on_its_curve_and_the_budget_is_finished(s
     assert pruned["step"] < TRIAL["max_steps"]  # the device went to the next trial before the end
     assert not (studio.workspace.run_dir(pruned["run_id"]) / "model").exists()  # a pruned trial keeps no model
     assert trials[3]["steps"] == pruned["step"] and "behind the median" in trials[3]["reason"]
+    # Its page and the live monitor say it was pruned, where and why, and of which search.
+    shown = search_lines(studio.run_status(pruned["run_id"]))
+    assert shown[0].startswith("Trial 3 of search") and "**Pruned** at step 4 by its search" in shown[1]
 
     # Every trial is an ordinary run: in the runs table, tagged with its study, its sampled rate in its config.
     for trial in status["trials"]:
@@ -151,6 +155,9 @@ BAD_INPUTS = [
     ({"template": "run-that-is-not-there"}, "template: run 'run-that-is-not-there' does not exist"),
     ({"first_trials": [{"learning_rate": 5.0}]}, "first_trials[0].learning_rate: give a number from 0.0001 to 1"),
     ({"n_trails": 4}, "n_trails: unknown key"),
+    ({"space": {"learning_rate": {"low": 1e-5, "high": 1e-3, "log": "false"}}}, "space.learning_rate.log: give true or false"),
+    ({"space": {"warmup_steps": {"low": 0, "high": 1.0, "step": 1e-7}}, "sampler": "grid"}, "space.warmup_steps.step: 10,000,001 values"),
+    ({"space": {"lora_r": {"low": 2, "high": 16}}, "first_trials": [{"lora_r": 4.5}]}, "first_trials[0].lora_r: lora_r is a whole number"),
 ]
 
 

@@ -271,6 +271,8 @@ MESSAGES: dict[str, str] = {
     "monitor.tokens_per_second": " · {value} tokens/s",
     "monitor.examples_per_second": " · {value} examples/s",
     "monitor.error": "**Error:** {error}",
+    "monitor.trial_of": "Trial {trial} of search `{study}` (Runs → Search).",
+    "monitor.pruned": "**Pruned** at step {step} by its search: {reason}.",
     "monitor.reproduce": "Reproduce headless: `{command}`",
     "monitor.stop_requested": "Stop requested for {run_id}: it saves a checkpoint and ends as 'stopped'.",
     "results.title": "#### Results on the {split} split ({examples} examples)",

@@ -263,6 +263,8 @@ MESSAGES: dict[str, str] = {
     "monitor.tokens_per_second": " · {value} 词元/秒",
     "monitor.examples_per_second": " · {value} 样本/秒",
     "monitor.error": "**错误：** {error}",
+    "monitor.trial_of": "搜索 `{study}` 的试验 {trial}（运行 → 超参数搜索）。",
+    "monitor.pruned": "在第 {step} 步被它的搜索**剪枝**：{reason}。",
     "monitor.reproduce": "命令行复现：`{command}`",
     "monitor.stop_requested": "已请求停止 {run_id}：它会保存检查点，并以“已停止”结束。",
     "results.title": "#### {split} 集上的结果（{examples} 个样本）",
