@@ -10,7 +10,6 @@ samples the same space the same way.
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -136,7 +135,10 @@ class SearchSpec:
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if self.sampler == "grid":
-            return _GridSampler({n: d.values() for n, d in self.space.items()}, seed=self.seed)
+            # The driver enqueues every point of the grid itself (driver.next_grid_point: a failed point is tried
+            # again, a covered one never), so the sampler is never asked; Optuna's GridSampler would also stop the
+            # study from inside tell, which only works within Study.optimize.
+            return optuna.samplers.RandomSampler(seed=seed)
         # TPE models the good and the bad trials once it has a few: Optuna's default waits for 10, most of a
         # small study's budget, so a third of the budget (at least 2, at most 10) is sampled at random first.
         startup = max(2, min(10, (self.n_trials or 30) // 3))
@@ -158,23 +160,6 @@ class SearchSpec:
     def trial_values(self, params: dict) -> dict:
         """The launch config of a trial: the template with the sampled settings."""
         return {**self.template, **params}
-
-
-def _grid_sampler_class():
-    import optuna
-
-    class GridSampler(optuna.samplers.GridSampler):
-        """Optuna's grid, without its stop once every point is taken: that works only inside Study.optimize
-        (the driver tells trials itself), and the budget ends the study anyway (n_trials is the grid's size)."""
-
-        def after_trial(self, study, trial, state, values) -> None:
-            pass
-
-    return GridSampler
-
-
-def _GridSampler(search_space: dict, seed: int):
-    return _grid_sampler_class()(search_space, seed=seed)
 
 
 def parse_spec(config: dict, template: dict, template_run: str | None = None) -> SearchSpec:
@@ -340,8 +325,8 @@ def corner_configs(spec: SearchSpec) -> list[tuple[str, dict]]:
     launch checks see before the study starts, so that a range the setting cannot take is refused now."""
     out = []
     for name, dim in spec.space.items():
-        for key, value in zip(("low", "high") if dim.kind != "choices" else itertools.repeat("choices"),
-                              dim.extremes()):
+        keys = ("low", "high") if dim.kind != "choices" else ("choices",) * len(dim.choices)
+        for key, value in zip(keys, dim.extremes()):
             out.append((f"space.{name}.{key}", spec.trial_values({name: value})))
     return out
 

@@ -254,7 +254,7 @@ class SearchService:
         """End the study: its queued or training trial is cancelled, no other starts."""
         study = self._study(study_id)
         storage.set_state(study, "cancelled", "cancelled by the user")
-        for row in self._trial_rows(study):
+        for row in self._trial_rows(study, self._spec(study_id, study)):
             if row["run_id"] and row["status"] in (RunStatus.QUEUED, RunStatus.RUNNING):
                 self._cancel_quietly(row["run_id"])
         return self.search_status(study_id)
@@ -300,7 +300,7 @@ class SearchService:
         study = self._study(study_id)
         spec = self._spec(study_id, study)
         trials = study.get_trials(deepcopy=False)
-        rows = self._trial_rows(study, trials)
+        rows = self._trial_rows(study, spec, trials)
         best = None
         complete = [t for t in trials if t.state.name == "COMPLETE"]
         if complete:
@@ -347,8 +347,7 @@ class SearchService:
                 out[key] = None
         return out
 
-    def _trial_rows(self, study, trials=None) -> list[dict]:
-        spec = self._spec(study.study_name, study)
+    def _trial_rows(self, study, spec: SearchSpec, trials=None) -> list[dict]:
         rows = []
         for t in trials if trials is not None else study.get_trials(deepcopy=False):
             run_id = t.user_attrs.get("run_id")
